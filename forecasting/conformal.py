@@ -34,17 +34,18 @@ def conformal_rank(n: int, level: float) -> int:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise MetricInputError("n", f"must be a positive integer, got {n!r}")
-    _check_level(level)
-    return max(1, math.ceil((n + 1) * level - _RANK_TOLERANCE))
+    return max(1, math.ceil((n + 1) * _level_value(level) - _RANK_TOLERANCE))
 
 
-def _check_level(level: float) -> None:
+def _level_value(level: float) -> float:
+    """``level`` as a float in (0, 1); numpy scalars pass, booleans and strings do not."""
     try:
-        value = math.nan if isinstance(level, bool) else float(level)
+        value = math.nan if isinstance(level, bool | str | bytes) else float(level)
     except (TypeError, ValueError):
         value = math.nan
     if not 0.0 < value < 1.0:
         raise MetricInputError("level", f"must be strictly between 0 and 1, got {level!r}")
+    return value
 
 
 def conformal_quantiles(
@@ -70,9 +71,10 @@ def conformal_quantiles(
     ordered = np.sort(residuals, axis=0)
     quantiles: dict[float, FloatArray] = {}
     for level in levels:
-        rank = conformal_rank(n, level)
+        key = _level_value(level)
+        rank = conformal_rank(n, key)
         if rank > n:
-            quantiles[float(level)] = np.full(steps, np.inf, dtype=np.float64)
+            quantiles[key] = np.full(steps, np.inf, dtype=np.float64)
         else:
-            quantiles[float(level)] = ordered[rank - 1].copy()
+            quantiles[key] = ordered[rank - 1].copy()
     return quantiles
