@@ -241,6 +241,19 @@ def _long_run_variance_of_mean(d: FloatArray, lags: int) -> float:
     return total / n
 
 
+def _without_variance(mean_d: float, n: int) -> DieboldMariano:
+    """The limit of the test when the loss differential has no variance: a tie when it is 0,
+    otherwise a certain difference in the direction of its sign."""
+    if mean_d == 0.0:
+        return DieboldMariano(statistic=0.0, p_value=1.0, p_value_model_worse=0.5, n=n)
+    return DieboldMariano(
+        statistic=math.copysign(math.inf, mean_d),
+        p_value=0.0,
+        p_value_model_worse=0.0 if mean_d > 0.0 else 1.0,
+        n=n,
+    )
+
+
 def diebold_mariano(
     errors_model: ArrayLike, errors_baseline: ArrayLike, horizon: int
 ) -> DieboldMariano:
@@ -275,24 +288,18 @@ def diebold_mariano(
     d = e_model**2 - e_base**2
 
     if np.ptp(d) == 0.0:
-        mean_d = float(d[0])
-        if mean_d == 0.0:
-            return DieboldMariano(statistic=0.0, p_value=1.0, p_value_model_worse=0.5, n=n)
-        return DieboldMariano(
-            statistic=math.copysign(math.inf, mean_d),
-            p_value=0.0,
-            p_value_model_worse=0.0 if mean_d > 0.0 else 1.0,
-            n=n,
-        )
+        return _without_variance(float(d[0]), n)
 
     h = horizon
     variance = _long_run_variance_of_mean(d, h - 1)
     fallback = False
-    if variance <= 0.0:
-        # Only reachable for h > 1: with d non-constant gamma_0 > 0.
+    if variance <= 0.0 and h > 1:
         h = 1
         variance = _long_run_variance_of_mean(d, 0)
         fallback = True
+    if variance <= 0.0:
+        # d is not constant, so gamma_0 > 0 in exact arithmetic; only underflow gets here.
+        return _without_variance(float(np.mean(d)), n)
     statistic = float(np.mean(d)) / math.sqrt(variance)
     # HLN factor; n + 1 - 2h + h(h-1)/n = (n-h)(n-h+1)/n > 0 because n > h.
     statistic *= math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)

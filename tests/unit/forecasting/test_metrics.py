@@ -375,6 +375,13 @@ def test_diebold_mariano_constant_nonzero_differential_is_decisive() -> None:
     assert json.loads(as_json)["statistic"] is None
 
 
+def test_diebold_mariano_survives_an_underflowing_variance() -> None:
+    # squared errors ~1e-320 are subnormal: d varies, but its variance underflows to 0.0
+    result = diebold_mariano([1e-160, 2e-160, 1e-160, 2e-160], [0.0] * 4, horizon=2)
+    assert result.statistic == math.inf
+    assert result.p_value_model_worse == 0.0
+
+
 @pytest.mark.parametrize(
     ("e_model", "e_base", "horizon", "message"),
     [
