@@ -1,0 +1,38 @@
+"""Repositories: every query the scheduler and the API need, one class per table.
+
+A repository works inside the caller's session and only flushes; the caller owns the transaction
+(``async with session.begin(): ...``) so several repository calls commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from db.repositories.events import EventRepository
+from db.repositories.forecasts import ForecastRepository, ForecastStepRecord
+from db.repositories.jobs import JobNotFoundError, JobRepository
+from db.repositories.model_versions import (
+    ModelVersionNotFoundError,
+    ModelVersionRepository,
+    NewModelVersion,
+)
+from db.repositories.prices import BarRecord, PriceRepository
+from db.repositories.symbols import (
+    SymbolAlreadyWatchedError,
+    SymbolNotFoundError,
+    SymbolRepository,
+)
+
+__all__ = [
+    "BarRecord",
+    "EventRepository",
+    "ForecastRepository",
+    "ForecastStepRecord",
+    "JobNotFoundError",
+    "JobRepository",
+    "ModelVersionNotFoundError",
+    "ModelVersionRepository",
+    "NewModelVersion",
+    "PriceRepository",
+    "SymbolAlreadyWatchedError",
+    "SymbolNotFoundError",
+    "SymbolRepository",
+]

@@ -1,0 +1,140 @@
+"""Queries on the job history (``job_runs``): every transition is idempotent, so any node may record
+an APScheduler event it receives without coordinating with the others."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import utcnow
+from db.models import FINISHED_JOB_STATUSES, JobRun, JobStatus
+from db.repositories._dialect import dialect_insert
+
+
+class JobNotFoundError(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r}")
+        self.job_id = job_id
+
+
+class JobRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record_queued(
+        self,
+        *,
+        job_id: str,
+        kind: str,
+        symbol: str | None,
+        parameters: dict[str, Any] | None = None,
+        schedule_id: str | None = None,
+        scheduled_at: datetime | None = None,
+    ) -> None:
+        """Record a job as queued unless it is already known (a no-op the second time)."""
+        statement = dialect_insert(self._session, JobRun).values(
+            id=job_id,
+            kind=kind,
+            symbol=symbol,
+            status=JobStatus.QUEUED,
+            parameters=parameters or {},
+            attempts=0,
+            schedule_id=schedule_id,
+            scheduled_at=scheduled_at,
+            created_at=utcnow(),
+        )
+        await self._session.execute(statement.on_conflict_do_nothing(index_elements=[JobRun.id]))
+
+    async def mark_running(
+        self,
+        *,
+        job_id: str,
+        kind: str,
+        symbol: str | None,
+        worker: str,
+        parameters: dict[str, Any] | None = None,
+        schedule_id: str | None = None,
+        scheduled_at: datetime | None = None,
+    ) -> JobRun:
+        """Record that a worker started the job: status running, one more attempt."""
+        await self.record_queued(
+            job_id=job_id,
+            kind=kind,
+            symbol=symbol,
+            parameters=parameters,
+            schedule_id=schedule_id,
+            scheduled_at=scheduled_at,
+        )
+        await self._session.execute(
+            update(JobRun)
+            .where(JobRun.id == job_id)
+            .values(
+                status=JobStatus.RUNNING,
+                attempts=JobRun.attempts + 1,
+                started_at=utcnow(),
+                worker=worker,
+                error=None,
+            )
+        )
+        return await self.get(job_id, refresh=True)
+
+    async def mark_finished(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record how the job ended, once: a job that already finished is left as it is.
+
+        Returns whether this call changed the row.
+        """
+        if status not in FINISHED_JOB_STATUSES:
+            raise ValueError(f"{status} is not a final status")
+        now = utcnow()
+        row = await self._session.get(JobRun, job_id)
+        if row is None or row.status in FINISHED_JOB_STATUSES:
+            return False
+        row.status = status
+        row.error = error
+        row.result = result
+        row.finished_at = now
+        if row.started_at is not None:
+            row.duration_seconds = (now - row.started_at).total_seconds()
+        await self._session.flush()
+        return True
+
+    async def get(self, job_id: str, *, refresh: bool = False) -> JobRun:
+        row = await self._session.get(JobRun, job_id, populate_existing=refresh)
+        if row is None:
+            raise JobNotFoundError(job_id)
+        return row
+
+    async def list(
+        self,
+        *,
+        symbol: str | None = None,
+        status: JobStatus | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[JobRun]:
+        query = select(JobRun).order_by(JobRun.created_at.desc(), JobRun.id).limit(limit)
+        if symbol is not None:
+            query = query.where(JobRun.symbol == symbol)
+        if status is not None:
+            query = query.where(JobRun.status == status)
+        if kind is not None:
+            query = query.where(JobRun.kind == kind)
+        return (await self._session.execute(query.offset(offset))).scalars().all()
+
+    async def count_by_status(self) -> dict[str, int]:
+        result = await self._session.execute(
+            select(JobRun.status, func.count()).group_by(JobRun.status)
+        )
+        return {JobStatus(status).value: int(count) for status, count in result}

@@ -1,0 +1,104 @@
+"""Queries on the watchlist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import RetrainCadence, WatchedSymbol
+
+_UPDATABLE = frozenset({"horizon", "lookback", "retrain_cadence", "active", "exchange"})
+
+
+class SymbolNotFoundError(LookupError):
+    """The symbol is not on the watchlist."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"symbol {symbol!r} is not on the watchlist")
+        self.symbol = symbol
+
+
+class SymbolAlreadyWatchedError(ValueError):
+    """The symbol is already on the watchlist (and active)."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"symbol {symbol!r} is already on the watchlist")
+        self.symbol = symbol
+
+
+class SymbolRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        symbol: str,
+        horizon: int,
+        lookback: int,
+        retrain_cadence: RetrainCadence = RetrainCadence.WEEKLY,
+        exchange: str = "XNYS",
+    ) -> WatchedSymbol:
+        """Start watching ``symbol``; a symbol removed earlier is re-activated with new settings."""
+        existing = await self.find(symbol)
+        if existing is not None:
+            if existing.active:
+                raise SymbolAlreadyWatchedError(symbol)
+            existing.active = True
+            existing.horizon = horizon
+            existing.lookback = lookback
+            existing.retrain_cadence = retrain_cadence
+            existing.exchange = exchange
+            await self._session.flush()
+            return existing
+        row = WatchedSymbol(
+            symbol=symbol,
+            horizon=horizon,
+            lookback=lookback,
+            retrain_cadence=retrain_cadence,
+            exchange=exchange,
+            active=True,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return row
+
+    async def find(self, symbol: str) -> WatchedSymbol | None:
+        result = await self._session.execute(
+            select(WatchedSymbol).where(WatchedSymbol.symbol == symbol)
+        )
+        return result.scalar_one_or_none()
+
+    async def get(self, symbol: str, *, active_only: bool = True) -> WatchedSymbol:
+        """The symbol's row; removed symbols count as unknown unless ``active_only`` is false."""
+        row = await self.find(symbol)
+        if row is None or (active_only and not row.active):
+            raise SymbolNotFoundError(symbol)
+        return row
+
+    async def list(self, *, active: bool | None = True) -> Sequence[WatchedSymbol]:
+        query = select(WatchedSymbol).order_by(WatchedSymbol.symbol)
+        if active is not None:
+            query = query.where(WatchedSymbol.active == active)
+        return (await self._session.execute(query)).scalars().all()
+
+    async def update(self, symbol: str, **changes: Any) -> WatchedSymbol:
+        """Change the per-symbol settings named in ``changes``."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"cannot update {', '.join(sorted(unknown))}")
+        row = await self.get(symbol)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        await self._session.flush()
+        return row
+
+    async def deactivate(self, symbol: str) -> WatchedSymbol:
+        """Stop watching ``symbol``; its prices, models and forecasts stay."""
+        row = await self.get(symbol)
+        row.active = False
+        await self._session.flush()
+        return row

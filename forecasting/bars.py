@@ -1,0 +1,64 @@
+"""The one data contract of the forecasting core: a frame of daily bars.
+
+A bars frame is a ``pandas.DataFrame`` with exactly the columns of :data:`BAR_COLUMNS`, one row per
+trading day, ``date`` as naive ``datetime64[ns]`` at midnight, prices as ``float64`` and ``volume``
+as ``float64``. ``adj_close`` may be NaN where the source has none; every other value is required.
+Sources produce it, the validator checks it, the database stores it and the models consume it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import IO, Any, Final
+
+import pandas as pd
+
+BAR_COLUMNS: Final = ("date", "open", "high", "low", "close", "adj_close", "volume")
+PRICE_COLUMNS: Final = ("open", "high", "low", "close")
+
+
+def empty_bars() -> pd.DataFrame:
+    """An empty frame with the bar columns and dtypes."""
+    return conform_bars(pd.DataFrame({column: [] for column in BAR_COLUMNS}))
+
+
+def conform_bars(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with exactly the bar columns, in order, with the contract's dtypes.
+
+    Missing ``adj_close`` becomes NaN; any other missing column raises ``KeyError`` naming it.
+    Rows are not reordered or checked here: that is the validator's job.
+    """
+    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    for column in BAR_COLUMNS:
+        if column in frame.columns:
+            values = frame[column].to_numpy()
+        elif column == "adj_close":
+            values = [float("nan")] * len(frame)
+        else:
+            raise KeyError(f"bars need a {column!r} column")
+        out[column] = values
+    out["date"] = pd.to_datetime(out["date"]).dt.normalize().astype("datetime64[ns]")
+    for column in BAR_COLUMNS[1:]:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    return out
+
+
+def bars_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build a bars frame from mappings with the bar columns (database rows, JSON)."""
+    rows = list(records)
+    if not rows:
+        return empty_bars()
+    return conform_bars(pd.DataFrame.from_records(rows))
+
+
+def read_bars_csv(source: str | IO[str]) -> pd.DataFrame:
+    """Read a CSV in the layout of ``shared/data``: ``date,open,high,low,close,adj_close,volume``."""
+    return conform_bars(pd.read_csv(source))
+
+
+def last_date(bars: pd.DataFrame) -> date | None:
+    """The date of the last bar, or ``None`` for an empty frame."""
+    if bars.empty:
+        return None
+    return pd.Timestamp(bars["date"].iloc[-1]).date()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's test command: install everything, then lint, type-check and run the whole suite
+# on SQLite and PostgreSQL. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install.sh dev
+export STOCKCAST_TEST_POSTGRES_URL=${STOCKCAST_TEST_POSTGRES_URL:-$(scripts/ensure-postgres.sh)}
+
+echo "==> ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "==> mypy"
+.venv/bin/mypy
+echo "==> pytest (PostgreSQL: ${STOCKCAST_TEST_POSTGRES_URL:-NOT RUN})"
+.venv/bin/pytest "$@"

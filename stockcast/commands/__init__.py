@@ -1,0 +1,1 @@
+"""Sub-commands of the ``stockcast`` CLI, one module per area, each exposing ``add_commands``."""

@@ -1,0 +1,263 @@
+"""The repositories against real databases (each test runs on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.kinds import EventType
+from db.models import JobStatus, ModelStatus, RetrainCadence
+from db.repositories import (
+    BarRecord,
+    EventRepository,
+    ForecastRepository,
+    ForecastStepRecord,
+    JobNotFoundError,
+    JobRepository,
+    ModelVersionRepository,
+    NewModelVersion,
+    PriceRepository,
+    SymbolAlreadyWatchedError,
+    SymbolNotFoundError,
+    SymbolRepository,
+)
+
+pytestmark = pytest.mark.anyio
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _bar(day: date, close: float) -> BarRecord:
+    return BarRecord(
+        date=day,
+        open=close,
+        high=close + 1,
+        low=close - 1,
+        close=close,
+        adj_close=None,
+        volume=1000.0,
+    )
+
+
+async def test_watchlist_add_get_update_deactivate(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        repo = SymbolRepository(session)
+        await repo.add(symbol="DIS", horizon=5, lookback=60)
+        with pytest.raises(SymbolAlreadyWatchedError):
+            await repo.add(symbol="DIS", horizon=5, lookback=60)
+    async with sessions() as session, session.begin():
+        repo = SymbolRepository(session)
+        row = await repo.update("DIS", horizon=10, retrain_cadence=RetrainCadence.DAILY)
+        assert (row.horizon, row.retrain_cadence) == (10, RetrainCadence.DAILY)
+        await repo.deactivate("DIS")
+    async with sessions() as session, session.begin():
+        repo = SymbolRepository(session)
+        assert await repo.list() == []
+        assert [s.symbol for s in await repo.list(active=None)] == ["DIS"]
+        with pytest.raises(SymbolNotFoundError):
+            await repo.get("DIS")
+        # Watching it again re-activates the same row, keeping its history.
+        again = await repo.add(symbol="DIS", horizon=3, lookback=30)
+        assert again.active and again.horizon == 3
+        assert again.created_at.tzinfo is not None
+
+
+async def test_symbol_settings_are_checked_by_the_database(sessions: Sessions) -> None:
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            await SymbolRepository(session).add(symbol="BAD", horizon=99, lookback=60)
+
+
+async def test_price_upsert_is_idempotent_and_reads_in_order(sessions: Sessions) -> None:
+    days = [date(2024, 1, 2) + timedelta(days=i) for i in range(5)]
+    async with sessions() as session, session.begin():
+        repo = PriceRepository(session)
+        assert await repo.upsert("SPY", [_bar(d, 100.0 + i) for i, d in enumerate(days)]) == 5
+    async with sessions() as session, session.begin():
+        repo = PriceRepository(session)
+        # The same dates again, one corrected: still five rows, the correction wins.
+        await repo.upsert("SPY", [_bar(days[-1], 999.0), _bar(days[0], 100.0)])
+    async with sessions() as session:
+        repo = PriceRepository(session)
+        assert await repo.count("SPY") == 5
+        assert await repo.last_date("SPY") == days[-1]
+        assert await repo.last_date("QQQ") is None
+        loaded = await repo.load("SPY")
+        assert [b.date for b in loaded] == days
+        assert loaded[-1].close == 999.0
+        assert [b.date for b in await repo.load("SPY", last=2)] == days[-2:]
+        assert [b.date for b in await repo.load("SPY", start=days[1], end=days[2])] == days[1:3]
+        assert await repo.closes_on("SPY", [days[1], date(2030, 1, 1)]) == {days[1]: 101.0}
+
+
+def _new_version(symbol: str, mase: float) -> NewModelVersion:
+    return NewModelVersion(
+        symbol=symbol,
+        weights=b"\x00weights",
+        metadata={"lookback": 60},
+        metrics={"lstm_mase": mase},
+        train_start=date(2020, 1, 1),
+        train_end=date(2024, 1, 1),
+    )
+
+
+async def test_promotion_keeps_one_champion(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        repo = ModelVersionRepository(session)
+        first = await repo.add(_new_version("KO", 1.1))
+        second = await repo.add(_new_version("KO", 0.9))
+        assert await repo.promote(first.id) is None
+    async with sessions() as session, session.begin():
+        repo = ModelVersionRepository(session)
+        previous = await repo.promote(second.id)
+        assert previous is not None and previous.id == first.id
+    async with sessions() as session:
+        repo = ModelVersionRepository(session)
+        champion = await repo.champion("KO")
+        assert champion is not None and champion.id == second.id
+        assert (await repo.get(first.id)).status == ModelStatus.RETIRED
+        artifact = await repo.artifact(second.id)
+        assert artifact.weights == b"\x00weights"
+        assert artifact.metadata_json == {"lookback": 60}
+        assert len(artifact.sha256) == 64
+
+
+async def test_the_database_refuses_a_second_champion(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        repo = ModelVersionRepository(session)
+        first = await repo.add(_new_version("XOM", 1.0))
+        second = await repo.add(_new_version("XOM", 1.0))
+        await repo.promote(first.id)
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            row = await ModelVersionRepository(session).get(second.id)
+            row.status = ModelStatus.CHAMPION  # bypassing promote(): the index still holds
+            await session.flush()
+
+
+async def test_rejected_version_keeps_its_reason(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        repo = ModelVersionRepository(session)
+        row = await repo.add(_new_version("JPM", 1.4))
+        await repo.reject(row.id, "significantly worse than naive: DM p=0.001 < 0.05")
+    async with sessions() as session:
+        repo = ModelVersionRepository(session)
+        assert await repo.champion("JPM") is None
+        rejected = await repo.list(symbol="JPM", status=ModelStatus.REJECTED)
+        assert [r.status_reason for r in rejected] == [
+            "significantly worse than naive: DM p=0.001 < 0.05"
+        ]
+
+
+def _steps(start: date, n: int, base: float) -> list[ForecastStepRecord]:
+    return [
+        ForecastStepRecord(
+            step=i + 1,
+            target_date=start + timedelta(days=i),
+            point=base + i,
+            lower_80=base + i - 1,
+            upper_80=base + i + 1,
+            lower_95=base + i - 2,
+            upper_95=base + i + 2,
+            naive=base,
+        )
+        for i in range(n)
+    ]
+
+
+async def test_latest_forecast_history_and_evaluation(sessions: Sessions) -> None:
+    older = datetime(2024, 3, 1, 21, 5, tzinfo=UTC)
+    newer = older + timedelta(days=1)
+    async with sessions() as session, session.begin():
+        repo = ForecastRepository(session)
+        for issued, base in ((older, 100.0), (newer, 110.0)):
+            await repo.add_batch(
+                symbol="AAPL",
+                model_version_id=None,
+                model_kind="naive",
+                issued_at=issued,
+                last_observed_date=issued.date(),
+                last_close=base,
+                steps=_steps(issued.date() + timedelta(days=3), 3, base),
+            )
+    async with sessions() as session, session.begin():
+        repo = ForecastRepository(session)
+        latest = await repo.latest("AAPL")
+        assert [(r.step, r.point) for r in latest] == [(1, 110.0), (2, 111.0), (3, 112.0)]
+        assert latest[0].issued_at == newer
+        assert await repo.latest("MSFT") == []
+        assert (await repo.latest_issued_at())["AAPL"] == newer
+        matured = await repo.matured_unevaluated("AAPL", date(2024, 3, 5))
+        assert len(matured) == 3  # targets 03-04, 03-05 of the first; 03-05 of the second
+        filled = await repo.record_actuals(matured, {date(2024, 3, 4): 105.0})
+        assert filled == 1
+    async with sessions() as session:
+        repo = ForecastRepository(session)
+        evaluated = await repo.evaluated("AAPL")
+        assert [(r.actual, r.error) for r in evaluated] == [(105.0, 5.0)]
+        history = await repo.history("AAPL", start=date(2024, 3, 5), end=date(2024, 3, 5))
+        assert sorted(r.issued_at for r in history) == [older, newer]
+
+
+async def test_forecast_steps_are_unique_per_issue(sessions: Sessions) -> None:
+    issued = datetime(2024, 3, 1, tzinfo=UTC)
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            repo = ForecastRepository(session)
+            for _ in range(2):
+                await repo.add_batch(
+                    symbol="KO",
+                    model_version_id=None,
+                    model_kind="naive",
+                    issued_at=issued,
+                    last_observed_date=issued.date(),
+                    last_close=1.0,
+                    steps=_steps(issued.date(), 1, 1.0),
+                )
+
+
+async def test_job_lifecycle_is_idempotent(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        repo = JobRepository(session)
+        await repo.record_queued(job_id="j1", kind="ingest", symbol="DIS", parameters={"a": 1})
+        await repo.record_queued(job_id="j1", kind="ingest", symbol="DIS")  # no-op
+        running = await repo.mark_running(job_id="j1", kind="ingest", symbol="DIS", worker="w1")
+        assert (running.status, running.attempts) == (JobStatus.RUNNING, 1)
+        assert running.parameters == {"a": 1}
+    async with sessions() as session, session.begin():
+        repo = JobRepository(session)
+        assert await repo.mark_finished("j1", status=JobStatus.FAILED, error="boom")
+        # A late duplicate (another node's event) does not overwrite the outcome.
+        assert not await repo.mark_finished("j1", status=JobStatus.SUCCEEDED)
+    async with sessions() as session:
+        repo = JobRepository(session)
+        job = await repo.get("j1")
+        assert (job.status, job.error) == (JobStatus.FAILED, "boom")
+        assert job.duration_seconds is not None and job.duration_seconds >= 0
+        assert await repo.count_by_status() == {"failed": 1}
+        assert [j.id for j in await repo.list(symbol="DIS", status=JobStatus.FAILED)] == ["j1"]
+        with pytest.raises(JobNotFoundError):
+            await repo.get("nope")
+        with pytest.raises(ValueError, match="not a final status"):
+            await repo.mark_finished("j1", status=JobStatus.RUNNING)
+
+
+async def test_events_resume_after_an_id(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        repo = EventRepository(session)
+        first = await repo.append(EventType.SYMBOL_ADDED, symbol="DIS")
+        await repo.append(EventType.FORECAST_READY, symbol="DIS", payload={"steps": 5})
+        await repo.append(EventType.FORECAST_READY, symbol="KO")
+    async with sessions() as session:
+        repo = EventRepository(session)
+        after_first = await repo.since(first.id)
+        assert [(e.type, e.symbol) for e in after_first] == [
+            ("forecast.ready", "DIS"),
+            ("forecast.ready", "KO"),
+        ]
+        assert after_first[0].payload == {"steps": 5}
+        assert await repo.latest_id() == after_first[-1].id
+        assert [e.symbol for e in await repo.recent(symbol="KO")] == ["KO"]
