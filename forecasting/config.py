@@ -1,0 +1,185 @@
+"""The three configurations of a forecasting model: the network and its windows, its training, and
+its walk-forward backtest. Plain values (picklable, JSON round-trip) so they can cross process
+boundaries, be logged to MLflow and be stored in an artifact's metadata.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Final, Self
+
+#: Input features the windowing knows how to compute (see :mod:`forecasting.windowing`).
+KNOWN_FEATURES: Final = ("log_return", "range", "volume", "close")
+#: What the network predicts: cumulative log returns (default) or the price level.
+TARGETS: Final = ("log_return", "price")
+ACCELERATORS: Final = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+class InvalidConfigError(ValueError):
+    """A configuration field outside its allowed range; the message names the field."""
+
+    def __init__(self, config: str, field_name: str, problem: str) -> None:
+        super().__init__(f"{config}.{field_name}: {problem}")
+        self.config = config
+        self.field_name = field_name
+        self.problem = problem
+
+
+def _check_int(config: str, name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidConfigError(config, name, f"expected an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidConfigError(config, name, f"expected {low} to {high}, got {value}")
+
+
+def _check_float(
+    config: str, name: str, value: object, low: float, high: float, *, open_low: bool = False
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidConfigError(config, name, f"expected a finite number, got {value!r}")
+    too_low = value <= low if open_low else value < low
+    if too_low or value > high:
+        bracket = "(" if open_low else "["
+        raise InvalidConfigError(config, name, f"expected a value in {bracket}{low}, {high}]")
+
+
+def _from_mapping(cls: type[Any], config: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the known keys and reject unknown ones, so a typo in stored metadata is not ignored."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InvalidConfigError(config, unknown[0], "unknown field")
+    return dict(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The network and the windows it reads.
+
+    ``lookback`` trading days of ``features`` in, ``horizon`` steps out, each step predicted
+    directly. The default target is the cumulative log return ``log(c[t+h] / c[t])``: the price
+    level target is there to show how much worse it is, and needs the ``close`` level as input.
+    """
+
+    lookback: int = 60
+    horizon: int = 5
+    features: tuple[str, ...] = ("log_return", "range", "volume")
+    target: str = "log_return"
+    hidden_size: int = 64
+    num_layers: int = 2
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        name = "ModelConfig"
+        _check_int(name, "lookback", self.lookback, 5, 500)
+        _check_int(name, "horizon", self.horizon, 1, 30)
+        _check_int(name, "hidden_size", self.hidden_size, 1, 1024)
+        _check_int(name, "num_layers", self.num_layers, 1, 8)
+        _check_float(name, "dropout", self.dropout, 0.0, 0.9)
+        if isinstance(self.features, str) or not isinstance(self.features, tuple | list):
+            raise InvalidConfigError(name, "features", "expected a sequence of feature names")
+        features = tuple(self.features)
+        object.__setattr__(self, "features", features)
+        unknown = [f for f in features if f not in KNOWN_FEATURES]
+        if unknown:
+            raise InvalidConfigError(
+                name, "features", f"unknown {unknown[0]!r}; known: {', '.join(KNOWN_FEATURES)}"
+            )
+        if len(set(features)) != len(features):
+            raise InvalidConfigError(name, "features", "each feature may appear once")
+        if "log_return" not in features:
+            raise InvalidConfigError(name, "features", "must include 'log_return'")
+        if self.target not in TARGETS:
+            raise InvalidConfigError(name, "target", f"expected one of {', '.join(TARGETS)}")
+        if self.target == "price" and "close" not in features:
+            raise InvalidConfigError(
+                name, "features", "target 'price' needs the 'close' level among the features"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["features"] = list(self.features)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        values = _from_mapping(cls, "ModelConfig", data)
+        if "features" in values and isinstance(values["features"], list):
+            values["features"] = tuple(values["features"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """How one model is fitted.
+
+    ``max_history`` keeps only the most recent rows (2520 ≈ 10 years): older regimes mostly add
+    training time. The last ``val_fraction`` of the windows is held out for early stopping and for
+    the conformal calibration of the intervals. ``num_threads`` caps torch's intra-op threads
+    while fitting (None keeps torch's default, one per core).
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 5
+    seed: int = 42
+    val_fraction: float = 0.15
+    max_history: int | None = 2520
+    accelerator: str = "auto"
+    progress_bar: bool = False
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        name = "TrainConfig"
+        _check_int(name, "epochs", self.epochs, 1, 500)
+        _check_int(name, "batch_size", self.batch_size, 1, 4096)
+        _check_float(name, "learning_rate", self.learning_rate, 0.0, 1.0, open_low=True)
+        _check_int(name, "patience", self.patience, 1, 500)
+        _check_int(name, "seed", self.seed, 0, 2**32 - 1)
+        _check_float(name, "val_fraction", self.val_fraction, 0.05, 0.5)
+        if self.max_history is not None:
+            _check_int(name, "max_history", self.max_history, 100, 1_000_000)
+        if self.accelerator not in ACCELERATORS:
+            raise InvalidConfigError(
+                name, "accelerator", f"expected one of {', '.join(ACCELERATORS)}"
+            )
+        if not isinstance(self.progress_bar, bool):
+            raise InvalidConfigError(name, "progress_bar", "expected true or false")
+        if self.num_threads is not None:
+            _check_int(name, "num_threads", self.num_threads, 1, 256)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_from_mapping(cls, "TrainConfig", data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestConfig:
+    """A walk-forward backtest: ``folds`` consecutive blocks of ``test_size`` forecast origins at
+    the end of the history. ``refit`` trains a fresh model before each block on everything before
+    it; otherwise one model trained before the first block is evaluated on all of them.
+    """
+
+    folds: int = 3
+    test_size: int = 126
+    refit: bool = True
+
+    def __post_init__(self) -> None:
+        name = "BacktestConfig"
+        _check_int(name, "folds", self.folds, 1, 20)
+        _check_int(name, "test_size", self.test_size, 1, 5000)
+        if not isinstance(self.refit, bool):
+            raise InvalidConfigError(name, "refit", "expected true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_from_mapping(cls, "BacktestConfig", data))
