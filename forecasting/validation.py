@@ -38,7 +38,7 @@ class BarsSchemaError(ValueError):
 
 
 class InvalidBarProblemError(ValueError):
-    """A :class:`BarProblem` built with an impossible row position or an empty reason."""
+    """A :class:`BarProblem` or :class:`ValidationReport` that contradicts itself."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"invalid bar problem: {detail}")
@@ -77,6 +77,15 @@ class ValidationReport:
 
     rows: int
     problems: tuple[BarProblem, ...]
+
+    def __post_init__(self) -> None:
+        if self.rows < 0:
+            raise InvalidBarProblemError(f"a report covers >= 0 rows, got {self.rows}")
+        outside = [problem.row for problem in self.problems if problem.row >= self.rows]
+        if outside:
+            raise InvalidBarProblemError(
+                f"row {outside[0]} is outside a report of {self.rows} rows"
+            )
 
     @property
     def ok(self) -> bool:

@@ -78,21 +78,33 @@ class InvalidTimeoutError(ValueError):
 class YahooSession(Session[Response]):
     """The curl_cffi session yfinance sends every request through.
 
-    It does two things on top of curl_cffi: it holds every request to ``timeout_cap`` seconds, and it
-    remembers, per thread, the last error status Yahoo's data API answered with. yfinance sometimes
-    turns an HTTP 5xx or 429 into an exception that no longer says so (a JSON error, a "no price
-    data" error); that status is what tells a transient failure from a permanent one. It impersonates
-    Chrome by default, as yfinance's own session does, since Yahoo rejects unknown TLS fingerprints.
+    On top of curl_cffi it keeps, per thread, a timeout cap that every request is held to, and the
+    last error status Yahoo's data API answered with. yfinance sometimes turns an HTTP 5xx or 429
+    into an exception that no longer says so (a JSON error, a "no price data" error); that status is
+    what tells a transient failure from a permanent one. Both live per thread because yfinance runs
+    each fetch on the caller's thread and one session serves every fetch in the process. It
+    impersonates Chrome by default, as yfinance's own session does: Yahoo rejects unknown TLS
+    fingerprints.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("impersonate", "chrome")
         super().__init__(**kwargs)
-        self.timeout_cap: float | None = None
-        self._api_errors = threading.local()
+        self._fetch_state = threading.local()
+
+    def begin_fetch(self, *, timeout_cap: float) -> None:
+        """Hold this thread's requests to ``timeout_cap`` seconds and forget its last error."""
+        self._fetch_state.timeout_cap = timeout_cap
+        self._fetch_state.api_error = None
+
+    @property
+    def last_api_error(self) -> int | None:
+        """The last HTTP error status from Yahoo's data API on this thread since ``begin_fetch``."""
+        status: int | None = getattr(self._fetch_state, "api_error", None)
+        return status
 
     def request(self, *args: Any, **kwargs: Any) -> Response:
-        cap = self.timeout_cap
+        cap: float | None = getattr(self._fetch_state, "timeout_cap", None)
         if cap is not None:
             asked = kwargs.get("timeout")
             if isinstance(asked, int | float) and asked > 0:
@@ -103,25 +115,16 @@ class YahooSession(Session[Response]):
         response = super().request(*args, **kwargs)
         host = urlsplit(response.url).hostname or ""
         if response.status_code >= 400 and host.endswith(_API_HOST_SUFFIX):
-            self._api_errors.status = response.status_code
+            self._fetch_state.api_error = response.status_code
         return response
-
-    def forget_api_error(self) -> None:
-        """Start a new fetch with no error status remembered (for this thread)."""
-        self._api_errors.status = None
-
-    @property
-    def last_api_error(self) -> int | None:
-        """The last HTTP error status from Yahoo's data API on this thread since the last reset."""
-        status: int | None = getattr(self._api_errors, "status", None)
-        return status
 
 
 class YFinanceSource:
     """Daily bars from Yahoo Finance, split and dividend adjusted (``auto_adjust``).
 
-    ``session`` is for tests and special networks (a proxy, a test server); by default a
-    :class:`YahooSession` is made on first use. A bar for a session that has not closed yet (Yahoo
+    ``session`` is for tests and special networks (a proxy, a test server); by default every
+    source in the process shares one :class:`YahooSession`, because yfinance keeps a single
+    process-wide session and sources taking turns to replace it would race. A bar for a session that has not closed yet (Yahoo
     serves today's bar while the market is open) is dropped, because it is not final: the calendar
     of ``exchange`` decides, and ``clock`` (aware UTC "now") exists so tests can set the time.
     """
@@ -141,7 +144,6 @@ class YFinanceSource:
         self.timeout = float(timeout)
         self.exchange = exchange
         self._session = session
-        self._session_lock = threading.Lock()
         self._clock = clock or _utc_now
 
     def fetch(
@@ -156,8 +158,8 @@ class YFinanceSource:
         check_range(start, end)
         wanted = normalize_symbol(symbol)
         yf = _configured_yfinance()
-        session = self._yahoo_session()
-        session.forget_api_error()
+        session = self._session or _shared_session()
+        session.begin_fetch(timeout_cap=self.timeout)
         try:
             history = yf.Ticker(wanted, session=session).history(
                 **_history_window(start, end),
@@ -179,13 +181,6 @@ class YFinanceSource:
         bars = self._without_unfinished_session(_bars_from_history(history))
         cleaned = clean_bars(bars, drop_bad=drop_bad)
         return select_range(cleaned, symbol=wanted, source=self.name, start=start, end=end)
-
-    def _yahoo_session(self) -> YahooSession:
-        with self._session_lock:
-            if self._session is None:
-                self._session = YahooSession()
-            self._session.timeout_cap = self.timeout
-            return self._session
 
     def _without_unfinished_session(self, bars: pd.DataFrame) -> pd.DataFrame:
         last = last_date(bars)
@@ -330,6 +325,16 @@ def _configure_yfinance_once() -> _YFinanceSetup:
     yfinance.set_tz_cache_location(cache_dir)
     yfinance.config.debug.hide_exceptions = False
     return _YFinanceSetup(module=yfinance, cache_dir=cache_dir)
+
+
+def _shared_session() -> YahooSession:
+    with _SETUP_LOCK:
+        return _make_shared_session()
+
+
+@functools.cache
+def _make_shared_session() -> YahooSession:
+    return YahooSession()
 
 
 def _forget_memoised_responses() -> None:

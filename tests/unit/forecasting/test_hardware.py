@@ -31,24 +31,25 @@ def burn_cpu(seconds: float) -> int:
 
 
 def test_monitor_samples_a_cpu_busy_loop() -> None:
-    with HardwareMonitor(interval_s=0.05) as monitor:
-        assert burn_cpu(0.6) > 0
+    with HardwareMonitor(interval_s=0.1) as monitor:
+        assert burn_cpu(1.0) > 0
 
     samples = monitor.samples
-    # ~12 ticks plus the final sample; a loaded 2-core machine may delay some ticks.
+    # ~10 ticks plus the final sample; a loaded 2-core machine may delay some ticks.
     assert len(samples) >= 4
     assert [s.at for s in samples] == sorted(s.at for s in samples)
     own_rss_mb = psutil.Process().memory_info().rss / 2**20
     for sample in samples:
         assert 0 < sample.process_rss_mb <= own_rss_mb * 2
         assert 0 <= sample.system_ram_percent <= 100
-    # A pure-Python loop keeps one core busy: far above an idle process's ~0 %.
-    assert max(s.process_cpu_percent for s in samples) > 30
+    # A pure-Python loop keeps one core busy (100 %), even shared with other work far above an
+    # idle process's ~0 %. (psutil counts 10 ms ticks: one tick in a 0.1 s interval is 10 %.)
+    assert max(s.process_cpu_percent for s in samples) > 20
 
     summary = monitor.summary()
     assert summary["samples"] == len(samples)
     duration = summary["duration_s"]
-    assert duration is not None and 0.55 < duration < 5
+    assert duration is not None and 0.95 < duration < 6
     rss_mean, rss_max = summary["process_rss_mb_mean"], summary["process_rss_mb_max"]
     assert rss_mean is not None and rss_max is not None
     assert 0 < rss_mean <= rss_max

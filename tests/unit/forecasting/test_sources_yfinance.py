@@ -414,6 +414,32 @@ def test_timeout_holds_every_request_to_the_source_timeout(
     assert elapsed < 3.0
 
 
+def test_concurrent_fetches_keep_their_own_timeouts_on_one_session(
+    yahoo_server: YahooServer, fake: FakeYahoo
+) -> None:
+    fake.charts["XOM"] = fixture("chart_AAPL_2024-05.json", delay_s=20.0)
+    fake.charts["AAPL"] = fixture("chart_AAPL_2024-05.json", by_period=True, delay_s=1.0)
+    shared = session_to(yahoo_server.server_address[1])
+    impatient = YFinanceSource(timeout=0.5, session=shared)
+    patient = YFinanceSource(timeout=5.0, session=shared)
+    outcome: dict[str, Any] = {}
+
+    def slow_but_patient() -> None:
+        outcome["patient"] = patient.fetch("AAPL", dt.date(2024, 5, 6), dt.date(2024, 5, 17))
+
+    worker = threading.Thread(target=slow_but_patient)
+    worker.start()
+    started = time.perf_counter()
+    with pytest.raises(SourceTimeoutError):
+        impatient.fetch("XOM", dt.date(2024, 5, 6), dt.date(2024, 5, 17))
+    impatient_elapsed = time.perf_counter() - started
+    worker.join(timeout=30)
+
+    # Had the patient fetch's 5 s cap leaked into this thread, the timeout would take 5 s.
+    assert impatient_elapsed < 3.0
+    assert len(outcome["patient"]) == 10
+
+
 def test_network_failure_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

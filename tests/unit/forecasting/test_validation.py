@@ -16,6 +16,7 @@ from forecasting.validation import (
     BarsSchemaError,
     InvalidBarProblemError,
     InvalidBarsError,
+    ValidationReport,
     clean_bars,
     validate_bars,
 )
@@ -159,9 +160,11 @@ def test_missing_columns_are_a_schema_error() -> None:
         validate_bars(frame)
 
 
-def test_bar_problem_rejects_a_negative_row() -> None:
+def test_reports_and_problems_refuse_impossible_rows() -> None:
     with pytest.raises(InvalidBarProblemError):
         BarProblem(row=-1, date=None, reason="x")
+    with pytest.raises(InvalidBarProblemError, match="row 3 is outside a report of 3 rows"):
+        ValidationReport(rows=3, problems=(BarProblem(row=3, date=None, reason="x"),))
 
 
 def read_bars_csv_text(text: str) -> pd.DataFrame:
