@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import IO, Any, Final
 
+import numpy as np
 import pandas as pd
 
 BAR_COLUMNS: Final = ("date", "open", "high", "low", "close", "adj_close", "volume")
@@ -34,7 +35,7 @@ def conform_bars(frame: pd.DataFrame) -> pd.DataFrame:
         if column in frame.columns:
             values = frame[column].to_numpy()
         elif column == "adj_close":
-            values = [float("nan")] * len(frame)
+            values = np.full(len(frame), np.nan)
         else:
             raise KeyError(f"bars need a {column!r} column")
         out[column] = values
