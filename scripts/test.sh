@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install.sh dev
+scripts/install-system-packages.sh
 export STOCKCAST_TEST_POSTGRES_URL=${STOCKCAST_TEST_POSTGRES_URL:-$(scripts/ensure-postgres.sh)}
 
 echo "==> ruff"
