@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from forecasting.artifacts import ModelArtifact
@@ -130,6 +131,8 @@ class BacktestSeries:
     """The raw forecasts behind the figures (for the plot; not part of the JSON report)."""
 
     origin_dates: tuple[pd.Timestamp, ...]
+    #: The date each (origin, step) forecast is for: shape (origins, horizon).
+    target_dates: npt.NDArray[np.datetime64]
     last_close: FloatArray
     actual: FloatArray
     predicted: dict[str, FloatArray]
@@ -522,6 +525,7 @@ def walk_forward(
         champion=champion_info,
         series=BacktestSeries(
             origin_dates=tuple(pd.Timestamp(d) for d in origin_dates),
+            target_dates=bars["date"].to_numpy()[origins[:, None] + np.arange(1, horizon + 1)],
             last_close=last_close,
             actual=actual,
             predicted=predicted,

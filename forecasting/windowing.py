@@ -66,10 +66,12 @@ class Standardizer:
         return cls(mean=tuple(float(v) for v in mean), scale=tuple(float(v) for v in scale))
 
     def transform(self, values: FloatArray) -> FloatArray:
-        return (values - np.asarray(self.mean)) / np.asarray(self.scale)
+        scaled: FloatArray = (values - np.asarray(self.mean)) / np.asarray(self.scale)
+        return scaled
 
     def inverse(self, values: FloatArray) -> FloatArray:
-        return values * np.asarray(self.scale) + np.asarray(self.mean)
+        restored: FloatArray = values * np.asarray(self.scale) + np.asarray(self.mean)
+        return restored
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": list(self.mean), "scale": list(self.scale)}
@@ -140,19 +142,22 @@ def target_values(closes: FloatArray, origins: IndexArray, horizon: int, target:
     """The unscaled training targets of each origin: cumulative log returns or future closes."""
     steps = origins[:, None] + np.arange(1, horizon + 1)[None, :]
     if target == "price":
-        return closes[steps]
+        future: FloatArray = closes[steps]
+        return future
     return log_returns_ahead(closes, origins, horizon)
 
 
 def log_returns_ahead(closes: FloatArray, origins: IndexArray, horizon: int) -> FloatArray:
     """``log(c[t+h] / c[t])`` for h = 1..H, shape (origins, H); the currency of every evaluation."""
     steps = origins[:, None] + np.arange(1, horizon + 1)[None, :]
-    return np.log(closes[steps]) - np.log(closes[origins])[:, None]
+    returns: FloatArray = np.log(closes[steps]) - np.log(closes[origins])[:, None]
+    return returns
 
 
 def required_rows(*, lookback: int, horizon: int, val_fraction: float) -> int:
     """The fewest bars from which :func:`split_origins` yields enough windows."""
-    rows = lookback + horizon + MIN_TRAIN_WINDOWS + MIN_VAL_WINDOWS + horizon
+    # Both split sizes grow by 0 or 1 per extra row, so the first size that works is the answer.
+    rows = lookback + horizon + MIN_TRAIN_WINDOWS + MIN_VAL_WINDOWS
     while not _split_sizes_ok(rows, lookback, horizon, val_fraction):
         rows += 1
     return rows

@@ -1,0 +1,78 @@
+"""Shared fixtures of the model tests: real prices, tiny quiet CPU configurations, and one tiny
+LSTM fitted once per session (treat it as read-only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.bars import conform_bars, read_bars_csv
+from forecasting.config import ModelConfig, TrainConfig
+from forecasting.model import LSTMForecaster
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config() -> ModelConfig:
+    return ModelConfig(lookback=10, horizon=3, hidden_size=8, num_layers=1, dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_train_config() -> TrainConfig:
+    return TrainConfig(
+        epochs=3,
+        batch_size=32,
+        patience=2,
+        accelerator="cpu",
+        max_history=None,
+        progress_bar=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def ko_bars(shared_prices_dir: Path) -> pd.DataFrame:
+    """The last 400 daily bars of Coca-Cola: real data, small enough for seconds-long fits."""
+    bars = read_bars_csv(str(shared_prices_dir / "KO.csv"))
+    return bars.tail(400).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def ko_bars_long(shared_prices_dir: Path) -> pd.DataFrame:
+    bars = read_bars_csv(str(shared_prices_dir / "KO.csv"))
+    return bars.tail(700).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def fitted_lstm(
+    ko_bars: pd.DataFrame, tiny_model_config: ModelConfig, tiny_train_config: TrainConfig
+) -> LSTMForecaster:
+    return LSTMForecaster(tiny_model_config, tiny_train_config).fit(ko_bars)
+
+
+def _synthetic_bars(rows: int, *, seed: int = 0, start: str = "2020-01-02") -> pd.DataFrame:
+    """Business-day bars whose log returns follow a noisy sine: a pattern an LSTM can learn."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    returns = 0.01 * np.sin(t / 3.0) + rng.normal(0.0, 0.001, rows)
+    close = 50.0 * np.exp(np.cumsum(returns))
+    spread = np.abs(rng.normal(0.0, 0.003, rows)) * close
+    frame = pd.DataFrame(
+        {
+            "date": pd.bdate_range(start, periods=rows),
+            "open": close,
+            "high": close + spread,
+            "low": close - spread,
+            "close": close,
+            "volume": rng.integers(1_000_000, 2_000_000, rows).astype(float),
+        }
+    )
+    return conform_bars(frame)
+
+
+@pytest.fixture(scope="session")
+def synthetic_bars() -> Callable[..., pd.DataFrame]:
+    """A factory: ``synthetic_bars(rows, seed=0)``."""
+    return _synthetic_bars
