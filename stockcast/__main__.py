@@ -2,4 +2,6 @@
 
 from stockcast.cli import main
 
-raise SystemExit(main())
+# Guarded: anyio's training worker processes re-run the parent's main module as __mp_main__.
+if __name__ == "__main__":
+    raise SystemExit(main())

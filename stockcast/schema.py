@@ -42,7 +42,7 @@ def ensure_sqlite_directory(database_url: str) -> None:
 
 
 def upgrade_database(database_url: str) -> str:
-    """Migrate to head, then create APScheduler's tables once; returns the revision reached."""
+    """Migrate to head, then create APScheduler's tables and tasks once; returns the revision."""
     ensure_sqlite_directory(database_url)
     command.upgrade(alembic_config(database_url), "head")
     asyncio.run(_create_scheduler_tables(database_url))
@@ -50,9 +50,14 @@ def upgrade_database(database_url: str) -> str:
 
 
 async def _create_scheduler_tables(database_url: str) -> None:
+    from scheduler.tasks import register_tasks
+
     engine = create_async_db_engine(database_url)
     try:
         await create_scheduler_tables(engine)
+        # Every task exists in the data store from here on, so the API can enqueue jobs by task
+        # id before any worker has started.
+        await register_tasks(engine)
     finally:
         await engine.dispose()
 

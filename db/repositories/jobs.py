@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
@@ -138,3 +138,79 @@ class JobRepository:
             select(JobRun.status, func.count()).group_by(JobRun.status)
         )
         return {JobStatus(status).value: int(count) for status, count in result}
+
+    # ------------------------------------------------------------------ used by the scheduler
+
+    async def finish(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
+        """Like :meth:`mark_finished`, but race-free between nodes: one conditional ``UPDATE``.
+
+        Several nodes may hear the same APScheduler event (an abandoned job is announced to all of
+        them); exactly one of them gets ``True`` and acts on it (re-enqueues the job, say).
+        """
+        if status not in FINISHED_JOB_STATUSES:
+            raise ValueError(f"{status} is not a final status")
+        now = utcnow()
+        started = (
+            await self._session.execute(select(JobRun.started_at).where(JobRun.id == job_id))
+        ).scalar_one_or_none()
+        outcome = await self._session.execute(
+            update(JobRun)
+            .where(JobRun.id == job_id, JobRun.status.not_in(list(FINISHED_JOB_STATUSES)))
+            .values(
+                status=status,
+                error=error,
+                result=result,
+                finished_at=now,
+                duration_seconds=(now - started).total_seconds() if started else None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def record_retry(self, job_id: str, *, error: str) -> int:
+        """Count one more attempt of a running job after a transient failure; returns attempts."""
+        await self._session.execute(
+            update(JobRun)
+            .where(JobRun.id == job_id)
+            .values(attempts=JobRun.attempts + 1, error=error)
+            .execution_options(synchronize_session=False)
+        )
+        attempts = (
+            await self._session.execute(select(JobRun.attempts).where(JobRun.id == job_id))
+        ).scalar_one_or_none()
+        if attempts is None:
+            raise JobNotFoundError(job_id)
+        return int(attempts)
+
+    async def requeued_from(self, job_id: str) -> str | None:
+        """The job that ``job_id`` was re-enqueued for (after its node died), if any."""
+        result = await self._session.execute(
+            select(JobRun.id).where(JobRun.result["requeued_as"].as_string() == job_id).limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def has_pending(self, *, symbol: str, kind: str) -> bool:
+        """Whether a job of ``kind`` for ``symbol`` is queued or running (avoids piling them up)."""
+        result = await self._session.execute(
+            select(
+                exists().where(
+                    JobRun.symbol == symbol,
+                    JobRun.kind == kind,
+                    JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                )
+            )
+        )
+        return bool(result.scalar())
+
+    async def record_requeue(self, job_id: str, *, new_job_id: str) -> None:
+        """Link a job that never finished (its node died) to the job re-enqueued in its place."""
+        row = await self.get(job_id)
+        row.result = {**(row.result or {}), "requeued_as": new_job_id}
+        await self._session.flush()
