@@ -45,12 +45,18 @@ TINY_TRAINING = TrainingDefaults(
 )
 
 
-def copy_prices(source_dir: Path, target_dir: Path, symbol: str, *, rows: int = ROWS) -> Path:
-    """The last ``rows`` bars of one of the shared CSV files."""
+def copy_prices(
+    source_dir: Path, target_dir: Path, symbol: str, *, rows: int = ROWS, hold_back: int = 0
+) -> Path:
+    """Bars of one of the shared CSV files: the last ``rows`` of them, without the newest
+    ``hold_back`` (a test appends those later, as new sessions arriving)."""
     target_dir.mkdir(parents=True, exist_ok=True)
     lines = (source_dir / f"{symbol}.csv").read_text(encoding="utf-8").splitlines()
+    body = lines[1:][-rows:]
+    if hold_back:
+        body = body[:-hold_back]
     path = target_dir / f"{symbol}.csv"
-    path.write_text("\n".join([lines[0], *lines[-rows:]]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
     return path
 
 
@@ -75,11 +81,24 @@ class SchedulerHarness:
         engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         prices_dir: Path,
+        shared_prices_dir: Path,
     ) -> None:
+        self.shared_prices_dir = shared_prices_dir
         self.database_url = database_url
         self.engine = engine
         self.sessions = sessions
         self.prices_dir = prices_dir
+
+    def write_prices(self, symbol: str, *, rows: int = ROWS, hold_back: int = 0) -> Path:
+        return copy_prices(
+            self.shared_prices_dir, self.prices_dir, symbol, rows=rows, hold_back=hold_back
+        )
+
+    async def idle(self) -> bool:
+        """No job queued or running (in ``job_runs``)."""
+        async with self.sessions() as session:
+            counts = await JobRepository(session).count_by_status()
+        return not counts.get("queued") and not counts.get("running")
 
     def config(self, **overrides: Any) -> SchedulerConfig:
         values: dict[str, Any] = {
@@ -178,7 +197,12 @@ def harness(
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     prices_dir: Path,
+    shared_prices_dir: Path,
 ) -> SchedulerHarness:
     return SchedulerHarness(
-        database_url=database_url, engine=engine, sessions=sessions, prices_dir=prices_dir
+        database_url=database_url,
+        engine=engine,
+        sessions=sessions,
+        prices_dir=prices_dir,
+        shared_prices_dir=shared_prices_dir,
     )
