@@ -37,9 +37,9 @@ from forecasting.forecast import (
     IndexArray,
     NotFittedError,
 )
-from forecasting.network import NetworkSpec
+from forecasting.network import LSTMNetwork, NetworkSpec
 from forecasting.predictor import LSTMPredictor, quantiles_to_json
-from forecasting.windowing import prepare_training_windows
+from forecasting.windowing import TrainingWindows, prepare_training_windows
 
 logger = logging.getLogger(__name__)
 
@@ -148,13 +148,6 @@ class LSTMForecaster:
         The last ``val_fraction`` of the windows (after a purge gap) drives early stopping, picks
         the best epoch's weights, and calibrates the 80%/95% conformal intervals.
         """
-        import lightning as L
-        import torch
-        from lightning.pytorch.callbacks import EarlyStopping
-        from torch.utils.data import DataLoader, TensorDataset
-
-        from forecasting.conformal import conformal_quantiles
-        from forecasting.lightning_module import LSTMLightningModule
         from forecasting.validation import clean_bars
 
         config, train = self.model_config, self.train_config
@@ -169,111 +162,35 @@ class LSTMForecaster:
             dropout=config.dropout,
             horizon=config.horizon,
         )
-        with _quiet_lightning(), _torch_threads(train.num_threads):
-            L.seed_everything(train.seed, workers=True, verbose=False)
-            module = LSTMLightningModule(spec=spec, learning_rate=train.learning_rate)
-            train_loader = DataLoader(
-                TensorDataset(
-                    torch.from_numpy(windows.train_inputs), torch.from_numpy(windows.train_targets)
-                ),
-                batch_size=train.batch_size,
-                shuffle=True,
-                generator=torch.Generator().manual_seed(train.seed),
-            )
-            val_loader = DataLoader(
-                TensorDataset(
-                    torch.from_numpy(windows.val_inputs), torch.from_numpy(windows.val_targets)
-                ),
-                batch_size=max(train.batch_size, 256),
-            )
-            stopper = EarlyStopping(monitor="val_loss", mode="min", patience=train.patience)
-            best = BestWeightsCallback()
-            losses = EpochLossCallback(self._epoch_sinks)
-            hardware = HardwareCallback()
-            trainer = L.Trainer(
-                max_epochs=train.epochs,
-                accelerator=train.accelerator,
-                devices=1,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=train.progress_bar,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=1,
-                callbacks=[stopper, best, losses, hardware],
-            )
-            started = time.perf_counter()
-            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
-            seconds = time.perf_counter() - started
-            best.restore(module)
-            device = trainer.strategy.root_device.type
-
-        predictor = LSTMPredictor(
-            network=module.network,
-            model_config=config,
-            scalers=windows.scalers,
-            quantiles={level: np.full(config.horizon, np.inf) for level in INTERVAL_LEVELS},
-        )
-        predicted = predictor.predict_log_returns(history, windows.split.validation)
-        residuals = np.abs(windows.val_log_returns - predicted)
-        quantiles = conformal_quantiles(residuals, INTERVAL_LEVELS)
-        self._predictor = LSTMPredictor(
-            network=module.network,
-            model_config=config,
-            scalers=windows.scalers,
-            quantiles=quantiles,
-        )
-        self.history = tuple(losses.history)
-        self.hardware = dict(hardware.summary)
+        run = _train_network(windows, spec, train, self._epoch_sinks)
+        self._predictor = _calibrated_predictor(run.network, config, history, windows)
+        self.history = run.history
+        self.hardware = run.hardware
         dates = history["date"]
         self.summary = FitSummary(
-            epochs_run=len(losses.history),
-            best_epoch=best.best_epoch,
-            best_val_loss=None if best.best_epoch is None else best.best_val_loss,
-            stopped_early=stopper.stopped_epoch > 0,
-            training_seconds=seconds,
-            device=device,
+            epochs_run=len(run.history),
+            best_epoch=run.best_epoch,
+            best_val_loss=run.best_val_loss,
+            stopped_early=run.stopped_early,
+            training_seconds=run.seconds,
+            device=run.device,
             rows=len(history),
             train_windows=int(windows.split.train.size),
             val_windows=int(windows.split.validation.size),
             data_start=pd.Timestamp(dates.iloc[0]).date().isoformat(),
             data_end=pd.Timestamp(dates.iloc[-1]).date().isoformat(),
         )
-        self._metadata = {
-            "format_version": FORMAT_VERSION,
-            "model_kind": self.model_kind,
-            "model_config": config.to_dict(),
-            "train_config": train.to_dict(),
-            "network": spec.to_dict(),
-            "scalers": windows.scalers.to_dict(),
-            "conformal": quantiles_to_json(quantiles),
-            "data": {
-                "start": self.summary.data_start,
-                "end": self.summary.data_end,
-                "rows": self.summary.rows,
-                "train_windows": self.summary.train_windows,
-                "val_windows": self.summary.val_windows,
-            },
-            "training": {
-                "epochs_run": self.summary.epochs_run,
-                "best_epoch": self.summary.best_epoch,
-                "best_val_loss": self.summary.best_val_loss,
-                "stopped_early": self.summary.stopped_early,
-                "seconds": round(seconds, 3),
-                "device": device,
-            },
-            "versions": library_versions(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        self._metadata = _metadata(self.summary, config, train, spec, windows.scalers.to_dict())
+        self._metadata["conformal"] = quantiles_to_json(self._predictor.quantiles)
         logger.info(
             "fitted LSTM on %d rows (%s..%s) in %.1fs, %d epochs, best val loss %.4g on %s",
             self.summary.rows,
             self.summary.data_start,
             self.summary.data_end,
-            seconds,
+            run.seconds,
             self.summary.epochs_run,
-            best.best_val_loss,
-            device,
+            run.best_val_loss,
+            run.device,
         )
         return self
 
@@ -315,3 +232,134 @@ class LSTMForecaster:
         model._predictor = predictor
         model._metadata = dict(artifact.metadata)
         return model
+
+
+@dataclass(frozen=True, kw_only=True)
+class _TrainedNetwork:
+    network: LSTMNetwork
+    history: tuple[EpochLosses, ...]
+    best_epoch: int | None
+    best_val_loss: float | None
+    stopped_early: bool
+    seconds: float
+    device: str
+    hardware: dict[str, float | None]
+
+
+def _train_network(
+    windows: TrainingWindows,
+    spec: NetworkSpec,
+    train: TrainConfig,
+    epoch_sinks: Sequence[EpochSink],
+) -> _TrainedNetwork:
+    """Seeded Lightning fit with early stopping on validation loss; returns the best epoch's
+    network (moved to CPU by the predictor)."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from forecasting.lightning_module import LSTMLightningModule
+
+    with _quiet_lightning(), _torch_threads(train.num_threads):
+        L.seed_everything(train.seed, workers=True, verbose=False)
+        module = LSTMLightningModule(spec=spec, learning_rate=train.learning_rate)
+        train_loader = DataLoader(
+            TensorDataset(
+                torch.from_numpy(windows.train_inputs), torch.from_numpy(windows.train_targets)
+            ),
+            batch_size=train.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(train.seed),
+        )
+        val_loader = DataLoader(
+            TensorDataset(
+                torch.from_numpy(windows.val_inputs), torch.from_numpy(windows.val_targets)
+            ),
+            batch_size=max(train.batch_size, 256),
+        )
+        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=train.patience)
+        best = BestWeightsCallback()
+        losses = EpochLossCallback(epoch_sinks)
+        hardware = HardwareCallback()
+        trainer = L.Trainer(
+            max_epochs=train.epochs,
+            accelerator=train.accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=train.progress_bar,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+            callbacks=[stopper, best, losses, hardware],
+        )
+        started = time.perf_counter()
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        seconds = time.perf_counter() - started
+        best.restore(module)
+    return _TrainedNetwork(
+        network=module.network,
+        history=tuple(losses.history),
+        best_epoch=best.best_epoch,
+        best_val_loss=None if best.best_epoch is None else best.best_val_loss,
+        stopped_early=stopper.stopped_epoch > 0,
+        seconds=seconds,
+        device=trainer.strategy.root_device.type,
+        hardware=dict(hardware.summary),
+    )
+
+
+def _calibrated_predictor(
+    network: LSTMNetwork, config: ModelConfig, history: pd.DataFrame, windows: TrainingWindows
+) -> LSTMPredictor:
+    """Split-conformal half-widths from the held-out validation windows' absolute residuals (in
+    log-return space), computed through the same inference path the service uses."""
+    from forecasting.conformal import conformal_quantiles
+
+    unbounded = {level: np.full(config.horizon, np.inf) for level in INTERVAL_LEVELS}
+    draft = LSTMPredictor(
+        network=network, model_config=config, scalers=windows.scalers, quantiles=unbounded
+    )
+    predicted = draft.predict_log_returns(history, windows.split.validation)
+    residuals = np.abs(windows.val_log_returns - predicted)
+    return LSTMPredictor(
+        network=network,
+        model_config=config,
+        scalers=windows.scalers,
+        quantiles=conformal_quantiles(residuals, INTERVAL_LEVELS),
+    )
+
+
+def _metadata(
+    summary: FitSummary,
+    config: ModelConfig,
+    train: TrainConfig,
+    spec: NetworkSpec,
+    scalers: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_kind": "lstm",
+        "model_config": config.to_dict(),
+        "train_config": train.to_dict(),
+        "network": spec.to_dict(),
+        "scalers": scalers,
+        "data": {
+            "start": summary.data_start,
+            "end": summary.data_end,
+            "rows": summary.rows,
+            "train_windows": summary.train_windows,
+            "val_windows": summary.val_windows,
+        },
+        "training": {
+            "epochs_run": summary.epochs_run,
+            "best_epoch": summary.best_epoch,
+            "best_val_loss": summary.best_val_loss,
+            "stopped_early": summary.stopped_early,
+            "seconds": round(summary.training_seconds, 3),
+            "device": summary.device,
+        },
+        "versions": library_versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
