@@ -2,25 +2,70 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
-from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from typing import TYPE_CHECKING
 
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.static_files import create_static_files_router
+
+from web.auth import STATE_KEY, ApiKeyChecker
 from web.config import WebConfig
+from web.controllers.events import EventsController
+from web.controllers.forecasts import ForecastsController
 from web.controllers.health import HealthController
-from web.state import database_lifespan
+from web.controllers.jobs import JobsController
+from web.controllers.metrics import MetricsController
+from web.controllers.models import ModelsController
+from web.controllers.ondemand import OnDemandController
+from web.controllers.symbols import SymbolsController
+from web.errors import problem_details_plugin
+from web.metrics import ApiMetrics
+from web.openapi import STATIC_DIRECTORY, STATIC_PATH, openapi_config
+from web.state import api_lifespan
+
+if TYPE_CHECKING:
+    from apscheduler import AsyncScheduler
 
 
-def create_app(config: WebConfig) -> Litestar:
-    """Build the API for ``config``; nothing connects until the lifespan starts."""
+def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) -> Litestar:
+    """Build the API for ``config``; nothing connects until the lifespan starts.
+
+    ``scheduler``: an APScheduler already entered by an in-process scheduler (``stockcast up``),
+    which the API then enqueues through (one local event broker for both); without it the API
+    opens its own client of the data store.
+    """
+    metrics = ApiMetrics()
+    # Per app, not per class: the limit is configuration. Keyed by client address; its store is
+    # the app's own in-memory one (a limit per API process).
+    on_demand_limit = RateLimitConfig(rate_limit=("minute", config.rate_limit_per_minute))
     return Litestar(
-        route_handlers=[HealthController],
-        lifespan=[database_lifespan(config)],
-        openapi_config=OpenAPIConfig(
-            title=config.title,
-            version=config.version,
-            description="Precomputed stock forecasts, measured against the naive forecast.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+        route_handlers=[
+            HealthController,
+            SymbolsController,
+            ForecastsController,
+            JobsController,
+            ModelsController,
+            EventsController,
+            MetricsController,
+            Router(
+                path="/",
+                route_handlers=[OnDemandController],
+                middleware=[on_demand_limit.middleware],
+            ),
+            create_static_files_router(
+                path=STATIC_PATH, directories=[STATIC_DIRECTORY], include_in_schema=False
+            ),
+        ],
+        lifespan=[api_lifespan(config, metrics, scheduler=scheduler)],
+        middleware=[metrics.middleware()],
+        plugins=[problem_details_plugin()],
+        state=State(
+            {
+                STATE_KEY: ApiKeyChecker(
+                    config.api_keys, require_for_reads=config.require_key_for_reads
+                )
+            }
         ),
+        openapi_config=openapi_config(title=config.title, version=config.version),
     )

@@ -1,0 +1,172 @@
+"""``/symbols/{symbol}/forecast(s)`` and ``/accuracy``: what was forecast and how it turned out.
+
+The latest forecast is the hot path: the handler answers from the in-process cache of encoded
+responses (see :mod:`web.cache`) with an ETag, and a ``304`` when the client already has it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, cast
+
+from litestar import Controller, Response, get
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
+
+from forecasting.symbols import normalize_symbol
+from web.auth import require_api_key
+from web.controllers.params import SymbolPath
+from web.dependencies import provide_accuracy, provide_forecasts, provider
+from web.errors import InvalidRequestError
+from web.schemas.forecasts import AccuracyReport, ForecastHistory, LatestForecast
+from web.schemas.problems import READ_ERRORS, problem_responses
+from web.services.accuracy import AccuracyService, Grouping
+from web.services.forecasts import ForecastService
+
+FromDate = Annotated[
+    date | None,
+    QueryParameter(name="from", description="First target date (inclusive).", required=False),
+]
+ToDate = Annotated[
+    date | None,
+    QueryParameter(name="to", description="Last target date (inclusive).", required=False),
+]
+
+
+def _check_range(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise InvalidRequestError(
+            "from", f"{start.isoformat()} is after to={end.isoformat()}; swap them"
+        )
+
+
+class ForecastsController(Controller):
+    path = "/symbols/{symbol:str}"
+    tags = ["forecasts"]  # noqa: RUF012 - Litestar reads these class attributes
+    guards = [require_api_key]  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "forecasts": provider(provide_forecasts),
+        "accuracy": provider(provide_accuracy),
+    }
+
+    @get(
+        "/forecast",
+        summary="The latest forecast",
+        description=(
+            "The most recent forecast the scheduler issued for the symbol: every horizon step "
+            "with its target trading day, point forecast, 80% and 95% intervals and the naive "
+            "forecast; the model that made it and its walk-forward backtest skill against the "
+            "naive forecast (or `naive baseline` when no model has been promoted yet); the last "
+            "observed close and date; when it was issued. Served from memory; send the `ETag` "
+            "back in `If-None-Match` to get a 304 while it has not changed."
+        ),
+        response_headers=[
+            ResponseHeader(
+                name="ETag", description="Validator of this forecast", documentation_only=True
+            ),
+            ResponseHeader(
+                name="Cache-Control",
+                description="How long it may be reused",
+                documentation_only=True,
+            ),
+        ],
+        responses={
+            **problem_responses(*READ_ERRORS, 404),
+            304: ResponseSpec(
+                data_container=None,
+                description="Not modified: the `If-None-Match` ETag is current.",
+            ),
+        },
+    )
+    async def latest(
+        self,
+        *,
+        forecasts: NamedDependency[ForecastService],
+        symbol: SymbolPath,
+        if_none_match: Annotated[
+            str | None,
+            HeaderParameter(
+                name="If-None-Match",
+                description="ETag of a copy the client holds.",
+                required=False,
+            ),
+        ] = None,
+    ) -> Response[LatestForecast]:
+        entry = await forecasts.latest_response(normalize_symbol(symbol))
+        headers = {"ETag": entry.etag, "Cache-Control": forecasts.cache_control}
+        if entry.matches(if_none_match):
+            return cast(
+                "Response[LatestForecast]",
+                Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers),
+            )
+        # Already-encoded JSON: Litestar sends bytes as they are.
+        response: Response[Any] = Response(
+            entry.body, status_code=HTTP_200_OK, media_type=MediaType.JSON, headers=headers
+        )
+        return cast("Response[LatestForecast]", response)
+
+    @get(
+        "/forecasts",
+        summary="Forecast history with actuals",
+        description=(
+            "Every stored forecast step whose target date lies in [from, to], oldest first, "
+            "with the actual close, the error (actual - point), the naive error and whether the "
+            "actual fell inside each interval, once the evaluate job has filled them in."
+        ),
+        responses=problem_responses(*READ_ERRORS, 404),
+    )
+    async def history(
+        self,
+        *,
+        forecasts: NamedDependency[ForecastService],
+        symbol: SymbolPath,
+        start: FromDate = None,
+        end: ToDate = None,
+        limit: Annotated[
+            int,
+            QueryParameter(ge=1, le=5000, description="At most this many steps.", required=False),
+        ] = 1000,
+    ) -> ForecastHistory:
+        _check_range(start, end)
+        return await forecasts.history(normalize_symbol(symbol), start=start, end=end, limit=limit)
+
+    @get(
+        "/accuracy",
+        summary="Realised accuracy vs the naive forecast",
+        description=(
+            "How the served forecasts turned out, per model kind: overall, over the `recent_days` "
+            "before the latest evaluated target, and per month or ISO week. `relative_mae` = MAE "
+            "/ MAE of the naive forecast on the same targets (below 1 beats naive); `theil_u2` = "
+            "RMSE / naive RMSE; interval coverage and directional accuracy alongside, with counts."
+        ),
+        responses=problem_responses(*READ_ERRORS, 404),
+    )
+    async def accuracy(
+        self,
+        *,
+        accuracy: NamedDependency[AccuracyService],
+        symbol: SymbolPath,
+        start: FromDate = None,
+        end: ToDate = None,
+        group: Annotated[
+            Grouping, QueryParameter(description="Period of the `periods` groups.", required=False)
+        ] = Grouping.MONTH,
+        recent_days: Annotated[
+            int,
+            QueryParameter(
+                ge=1, le=3660, description="Length of the `recent` window.", required=False
+            ),
+        ] = 30,
+    ) -> AccuracyReport:
+        _check_range(start, end)
+        return await accuracy.report(
+            normalize_symbol(symbol),
+            start=start,
+            end=end,
+            grouping=group,
+            recent_days=recent_days,
+        )

@@ -1,0 +1,76 @@
+"""``/jobs``: what the scheduler did, is doing, and has queued."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
+
+from db.kinds import JobKind
+from db.models import JobStatus
+from forecasting.symbols import normalize_symbol
+from web.auth import require_api_key
+from web.controllers.params import Limit, Offset
+from web.dependencies import provide_jobs, provider
+from web.schemas.fields import SYMBOL_INPUT_PATTERN
+from web.schemas.jobs import JobOut
+from web.schemas.problems import READ_ERRORS, problem_responses
+from web.services.jobs import JobService
+
+JobId = Annotated[
+    str,
+    PathParameter(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9:_.\-]+$",
+        description="Job id (APScheduler's UUID).",
+    ),
+]
+
+
+class JobsController(Controller):
+    path = "/jobs"
+    tags = ["jobs"]  # noqa: RUF012 - Litestar reads these class attributes
+    guards = [require_api_key]  # noqa: RUF012
+    dependencies = {"jobs": provider(provide_jobs)}  # noqa: RUF012
+
+    @get(
+        "/",
+        summary="Recent jobs",
+        description="Newest first; filter by symbol, status and kind.",
+        responses=problem_responses(*READ_ERRORS),
+    )
+    async def list_jobs(
+        self,
+        *,
+        jobs: NamedDependency[JobService],
+        symbol: Annotated[
+            str | None,
+            QueryParameter(pattern=SYMBOL_INPUT_PATTERN, max_length=16, required=False),
+        ] = None,
+        status: Annotated[JobStatus | None, QueryParameter(required=False)] = None,
+        kind: Annotated[JobKind | None, QueryParameter(required=False)] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[JobOut]:
+        return await jobs.list(
+            symbol=normalize_symbol(symbol) if symbol is not None else None,
+            status=status,
+            kind=kind,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get(
+        "/{job_id:str}",
+        summary="One job",
+        description=(
+            "Status (queued, running, succeeded, failed, abandoned, ...), attempts, timings, "
+            "the error of a failed job and the result of a finished one."
+        ),
+        responses=problem_responses(*READ_ERRORS, 404),
+    )
+    async def get_job(self, *, jobs: NamedDependency[JobService], job_id: JobId) -> JobOut:
+        return await jobs.get(job_id)
