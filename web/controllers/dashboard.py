@@ -1,0 +1,294 @@
+"""The dashboard: two HTML pages (``/`` and ``/ui/symbols/{symbol}``), their static assets, and two
+read-only JSON aggregations under ``/ui/data`` that the pages read besides the public API.
+
+Everything is registered by :class:`DashboardPlugin`, so ``create_app`` adds the whole dashboard
+with one line. The pages are shells that plain ES modules fill in from the API and keep current
+from ``/events``; there is no build step and no third-party asset, so it works offline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Final
+
+from litestar import Controller, Request, Response, Router, get
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.enums import MediaType
+from litestar.exceptions import ImproperlyConfiguredException, NotFoundException
+from litestar.params import QueryParameter
+from litestar.plugins import InitPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_404_NOT_FOUND
+from litestar.template.config import TemplateConfig
+
+from db.kinds import EventType
+from db.repositories import PriceRepository, SymbolNotFoundError, SymbolRepository
+from db.repositories.overview import OverviewRepository
+from forecasting.symbols import InvalidSymbolError, normalize_symbol
+from web.auth import require_api_key
+from web.controllers.params import SymbolPath
+from web.dependencies import provide_resources, provider
+from web.schemas.dashboard import (
+    ClosePoint,
+    RecentCloses,
+    WatchlistOverview,
+    watchlist_entry,
+)
+from web.schemas.problems import READ_ERRORS, problem_responses
+from web.state import AppResources
+
+WEB_DIR: Final = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR: Final = WEB_DIR / "templates"
+STATIC_DIR: Final = WEB_DIR / "static" / "dashboard"
+#: Asset URLs carry the bundle's content hash, so they can be cached for good and a new release
+#: is fetched at once; relative ``import`` statements inherit the versioned directory.
+ASSET_PREFIX: Final = "/static/dashboard"
+
+#: Pages load scripts, styles and data from this origin only: no CDN, nothing inline.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    # The HTML names versioned assets; revalidating it is what picks up a new release.
+    "Cache-Control": "no-cache",
+}
+_IMMUTABLE: Final = "public, max-age=31536000, immutable"
+_MEDIA_TYPES: Final = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain",
+    ".json": "application/json",
+}
+#: Smaller files gain nothing from gzip once headers are counted.
+_GZIP_MIN_BYTES: Final = 1024
+_CLOSES_DEFAULT: Final = 120
+
+
+# --------------------------------------------------------------------------- static assets
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    gzipped: bytes | None
+    media_type: str
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssetBundle:
+    """Every file under ``static/dashboard``, read once when the app is built.
+
+    Requests are answered from this map: a URL names a key, never a path on disk, so no request
+    can reach a file that was not part of the bundle.
+    """
+
+    version: str
+    files: Mapping[str, Asset]
+
+    @classmethod
+    def load(cls, directory: Path) -> AssetBundle:
+        if not directory.is_dir():
+            raise ImproperlyConfiguredException(f"dashboard assets missing: {directory}")
+        files: dict[str, Asset] = {}
+        digest = hashlib.blake2b(digest_size=6)
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            name = path.relative_to(directory).as_posix()
+            body = path.read_bytes()
+            digest.update(name.encode() + b"\0" + body + b"\0")
+            media_type = _MEDIA_TYPES.get(path.suffix) or (
+                mimetypes.guess_type(name)[0] or "application/octet-stream"
+            )
+            compressible = media_type.startswith(("text/", "image/svg", "application/json"))
+            files[name] = Asset(
+                body=body,
+                gzipped=gzip.compress(body, 9, mtime=0)
+                if compressible and len(body) >= _GZIP_MIN_BYTES
+                else None,
+                media_type=media_type,
+                etag='"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"',
+            )
+        return cls(version=digest.hexdigest(), files=files)
+
+    @property
+    def base_url(self) -> str:
+        return f"{ASSET_PREFIX}/{self.version}"
+
+
+@get(
+    f"{ASSET_PREFIX}/{{version:str}}/{{asset_path:path}}",
+    include_in_schema=False,
+    name="dashboard-asset",
+    cache=False,
+)
+async def dashboard_asset(
+    request: Request[Any, Any, Any], assets: AssetBundle, version: str, asset_path: PurePath
+) -> Response[bytes]:
+    asset = assets.files.get(asset_path.as_posix().lstrip("/"))
+    if asset is None:
+        raise NotFoundException("no such dashboard asset")
+    headers = {
+        "ETag": asset.etag,
+        # A page from before a release may still ask for the old version: answer with the current
+        # file, but do not let it be cached under the old name.
+        "Cache-Control": _IMMUTABLE if version == assets.version else "no-cache",
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
+    body = asset.body
+    if asset.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        body = asset.gzipped
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=asset.media_type, headers=headers)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+#: The pages subscribe to every type by name (the stream sends ``event: <type>``).
+_EVENT_TYPES: Final = " ".join(event_type.value for event_type in EventType)
+
+
+def _page(
+    template: str, assets: AssetBundle, *, status_code: int = 200, **context: Any
+) -> Template:
+    return Template(
+        template_name=template,
+        context={"assets": assets.base_url, "event_types": _EVENT_TYPES, **context},
+        headers=_PAGE_HEADERS,
+        media_type=MediaType.HTML,
+        status_code=status_code,
+    )
+
+
+class DashboardPagesController(Controller):
+    """The HTML shells. They hold no data, so they need no key even when reads do."""
+
+    include_in_schema = False
+
+    @get("/", name="dashboard-watchlist", cache=False)
+    async def watchlist_page(self, assets: AssetBundle) -> Template:
+        return _page("watchlist.html", assets, page="watchlist", title="Watchlist")
+
+    @get("/ui/symbols/{symbol:str}", name="dashboard-symbol", cache=False)
+    async def symbol_page(self, assets: AssetBundle, symbol: str) -> Template:
+        try:
+            name = normalize_symbol(symbol)
+        except InvalidSymbolError as exc:
+            return _page(
+                "error.html",
+                assets,
+                status_code=HTTP_404_NOT_FOUND,
+                page="error",
+                title="Not a symbol",
+                message=str(exc),
+            )
+        return _page("symbol.html", assets, page="symbol", title=name, symbol=name)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class DashboardDataController(Controller):
+    """What the pages need that the resource routes do not offer in one request."""
+
+    path = "/ui/data"
+    tags = ["dashboard"]  # noqa: RUF012 - Litestar reads these class attributes
+    guards = [require_api_key]  # noqa: RUF012
+    dependencies = {"resources": provider(provide_resources)}  # noqa: RUF012
+
+    @get(
+        "/watchlist",
+        summary="The watchlist at a glance",
+        description=(
+            "Every watched symbol with its last stored close, the next step of its latest "
+            "forecast (point, 80%/95% interval) and when it was issued, its champion model with "
+            "its backtest skill against the naive forecast (null while the naive baseline "
+            "serves it) and its most recent job. A fixed number of queries however long the "
+            "watchlist is."
+        ),
+        responses=problem_responses(*READ_ERRORS),
+        cache=False,
+    )
+    async def watchlist(self, resources: AppResources) -> WatchlistOverview:
+        async with resources.sessions() as session:
+            items = await OverviewRepository(session).watchlist()
+            entries = [watchlist_entry(item) for item in items]
+        return WatchlistOverview(generated_at=datetime.now(UTC), symbols=entries)
+
+    @get(
+        "/symbols/{symbol:str}/closes",
+        summary="Recent daily closes of a symbol",
+        description=(
+            "The last `count` stored daily closes, oldest first: the actuals the dashboard's "
+            "chart draws the forecast against. Symbols removed from the watchlist keep theirs."
+        ),
+        responses=problem_responses(*READ_ERRORS, 404),
+        cache=False,
+    )
+    async def closes(
+        self,
+        resources: AppResources,
+        symbol: SymbolPath,
+        count: Annotated[
+            int,
+            QueryParameter(
+                ge=5, le=2000, description="How many closes (trading days).", required=False
+            ),
+        ] = _CLOSES_DEFAULT,
+    ) -> RecentCloses:
+        name = normalize_symbol(symbol)
+        async with resources.sessions() as session:
+            bars = await PriceRepository(session).load(name, last=count)
+            if not bars and await SymbolRepository(session).find(name) is None:
+                raise SymbolNotFoundError(name)
+        points = [ClosePoint(date=bar.date, close=bar.close) for bar in bars]
+        return RecentCloses(symbol=name, count=len(points), closes=points)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+class DashboardPlugin(InitPlugin):
+    """Adds the pages, the data routes, the assets and the Jinja templates to the app.
+
+    The assets are read here, when the app is built (never at import), so a missing or broken
+    bundle fails at start-up rather than on the first visit.
+    """
+
+    def __init__(self, static_dir: Path = STATIC_DIR, template_dir: Path = TEMPLATE_DIR) -> None:
+        self._static_dir = static_dir
+        self._template_dir = template_dir
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        if app_config.template_config is not None:
+            raise ImproperlyConfiguredException(
+                "the dashboard brings its own template configuration; another one is set"
+            )
+        bundle = AssetBundle.load(self._static_dir)
+        app_config.template_config = TemplateConfig(
+            directory=self._template_dir, engine=JinjaTemplateEngine
+        )
+        app_config.route_handlers.append(
+            Router(
+                path="/",
+                route_handlers=[DashboardPagesController, DashboardDataController, dashboard_asset],
+                dependencies={"assets": Provide(lambda: bundle, sync_to_thread=False)},
+            )
+        )
+        return app_config

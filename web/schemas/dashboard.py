@@ -1,0 +1,115 @@
+"""Payloads of the dashboard's two read-only aggregations: the watchlist at a glance, and the
+recent closes a symbol's chart draws (the API has no prices route of its own).
+
+They reuse the API's own pieces (forecast steps, model summaries, jobs) so the dashboard shows
+exactly what the resource routes would say.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import msgspec
+
+from db.models import RetrainCadence
+from db.repositories.overview import SymbolOverview
+from web.schemas.forecasts import ForecastStepOut, finite_or_none
+from web.schemas.jobs import JobOut, job_out
+from web.schemas.models import ModelSummary, model_summary
+from web.schemas.symbols import symbol_url
+
+
+class LastClose(msgspec.Struct, frozen=True, kw_only=True):
+    date: date
+    close: float
+
+
+class ForecastGlance(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest forecast reduced to what a watchlist row shows: its next trading day."""
+
+    issued_at: datetime
+    model_kind: str
+    model_version_id: int | None
+    last_observed_date: date
+    last_close: float
+    horizon: int
+    next: ForecastStepOut
+
+
+class WatchlistEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One watched symbol: its settings and the newest of each thing the service knows about it.
+
+    ``champion`` is null while the naive baseline serves the symbol.
+    """
+
+    symbol: str
+    horizon: int
+    lookback: int
+    retrain_cadence: RetrainCadence
+    last_close: LastClose | None
+    forecast: ForecastGlance | None
+    champion: ModelSummary | None
+    last_job: JobOut | None
+    url: str
+    forecast_url: str
+
+
+class WatchlistOverview(msgspec.Struct, frozen=True, kw_only=True):
+    generated_at: datetime
+    symbols: list[WatchlistEntry]
+
+
+class ClosePoint(msgspec.Struct, frozen=True, kw_only=True):
+    date: date
+    close: float
+
+
+class RecentCloses(msgspec.Struct, frozen=True, kw_only=True):
+    """The last ``count`` daily closes of a symbol, oldest first."""
+
+    symbol: str
+    count: int
+    closes: list[ClosePoint]
+
+
+def watchlist_entry(item: SymbolOverview) -> WatchlistEntry:
+    row = item.symbol
+    url = symbol_url(row.symbol)
+    return WatchlistEntry(
+        symbol=row.symbol,
+        horizon=row.horizon,
+        lookback=row.lookback,
+        retrain_cadence=RetrainCadence(row.retrain_cadence),
+        last_close=LastClose(date=item.last_bar.date, close=item.last_bar.close)
+        if item.last_bar is not None
+        else None,
+        forecast=_glance(item),
+        champion=model_summary(item.champion) if item.champion is not None else None,
+        last_job=job_out(item.last_job) if item.last_job is not None else None,
+        url=url,
+        forecast_url=f"{url}/forecast",
+    )
+
+
+def _glance(item: SymbolOverview) -> ForecastGlance | None:
+    if not item.forecast:
+        return None
+    first = item.forecast[0]
+    return ForecastGlance(
+        issued_at=first.issued_at,
+        model_kind=first.model_kind,
+        model_version_id=first.model_version_id,
+        last_observed_date=first.last_observed_date,
+        last_close=first.last_close,
+        horizon=len(item.forecast),
+        next=ForecastStepOut(
+            step=first.step,
+            target_date=first.target_date,
+            point=first.point,
+            lower_80=finite_or_none(first.lower_80),
+            upper_80=finite_or_none(first.upper_80),
+            lower_95=finite_or_none(first.lower_95),
+            upper_95=finite_or_none(first.upper_95),
+            naive=first.naive,
+        ),
+    )

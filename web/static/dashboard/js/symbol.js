@@ -1,0 +1,370 @@
+"use strict";
+/**
+ * A symbol's page: its closes and latest forecast (chart and table), how past forecasts turned
+ * out, its model versions and its jobs, each read from the public API. Events for this symbol
+ * refetch only the parts they change, so the page stays current without a reload.
+ */
+
+import { ApiError, getJSON, symbolPath } from "./api.js";
+import { createForecastChart } from "./chart.js";
+import { announce, emptyRow, fill, h, setStatus } from "./dom.js";
+import {
+  formatAge,
+  formatDay,
+  formatDuration,
+  formatInterval,
+  formatMoment,
+  formatPercent,
+  formatPrice,
+  formatRatio,
+  formatSigned,
+  MISSING,
+} from "./format.js";
+import { sendChange, setupKeyButton } from "./keys.js";
+import { eventTypes, flashUpdate, followEvents } from "./live.js";
+import { badge, jobBadge, modelBadge, modelLabel, skillBadge, skillText } from "./shared.js";
+
+const symbol = document.body.dataset.symbol;
+const encoded = encodeURIComponent(symbol);
+const base = symbolPath(symbol);
+const CLOSES_SHOWN = 120;
+// Calendar days of forecast history fetched: the chart's window of closes, roughly.
+const HISTORY_DAYS = 180;
+const HISTORY_ROWS = 15;
+
+const state = {
+  watched: null,
+  closes: [],
+  forecast: null,
+  forecastNote: "",
+  history: [],
+  accuracy: null,
+  models: [],
+  jobs: [],
+};
+const chart = createForecastChart(document.getElementById("chart"));
+
+const isoDay = (time) => new Date(time).toISOString().slice(0, 10);
+
+/** A read that may legitimately be missing (404): resolves to `fallback` then. */
+async function optional(url, fallback) {
+  try {
+    return await getJSON(url);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return fallback(error);
+    throw error;
+  }
+}
+
+const loaders = {
+  async watched() {
+    state.watched = await optional(base, () => null);
+  },
+  async closes() {
+    state.closes = (await optional(`/ui/data/symbols/${encoded}/closes?count=${CLOSES_SHOWN}`, () => ({ closes: [] }))).closes;
+  },
+  async forecast() {
+    state.forecast = await optional(`${base}/forecast`, (error) => {
+      state.forecastNote = error.message;
+      return null;
+    });
+  },
+  async history() {
+    const from = isoDay(Date.now() - HISTORY_DAYS * 86_400_000);
+    state.history = (await optional(`${base}/forecasts?from=${from}&limit=5000`, () => ({ forecasts: [] }))).forecasts;
+  },
+  async accuracy() {
+    state.accuracy = await optional(`${base}/accuracy`, () => null);
+  },
+  async models() {
+    state.models = await getJSON(`/models?symbol=${encoded}&limit=25`);
+  },
+  async jobs() {
+    state.jobs = await getJSON(`/jobs?symbol=${encoded}&limit=10`);
+  },
+};
+
+// ------------------------------------------------------------------ rendering
+
+function renderStatus() {
+  const known = state.watched || state.closes.length || state.forecast || state.models.length;
+  if (!known) {
+    setStatus("symbol-status", state.forecastNote || `Nothing is known about ${symbol} yet.`, "error");
+  } else if (state.watched && !state.watched.active) {
+    setStatus("symbol-status", `${symbol} is no longer on the watchlist; its history is still shown.`);
+  } else if (!state.watched) {
+    setStatus("symbol-status", `${symbol} is not on the watchlist; what was stored for it is shown.`);
+  } else if (!state.forecast) {
+    setStatus("symbol-status", state.forecastNote);
+  } else {
+    setStatus("symbol-status", "");
+  }
+}
+
+function renderSummary() {
+  const last = state.closes.at(-1);
+  const forecast = state.forecast;
+  fill(
+    "summary-close",
+    last ? formatPrice(last.close) : MISSING,
+    last && h("span", { class: "sub" }, formatDay(last.date)),
+  );
+  if (!forecast) {
+    fill("summary-next", MISSING);
+    fill("summary-issued", MISSING);
+    fill("summary-model", MISSING);
+    return;
+  }
+  const next = forecast.steps[0];
+  fill(
+    "summary-next",
+    h("span", { "data-field": "next-point" }, formatPrice(next.point)),
+    h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80)}`),
+    h("span", { class: "sub" }, `for ${formatDay(next.target_date)}`),
+  );
+  fill(
+    "summary-issued",
+    h("time", { datetime: forecast.issued_at, title: formatMoment(forecast.issued_at), "data-age": forecast.issued_at }, formatAge(forecast.issued_at)),
+    h("span", { class: "sub" }, `from the close of ${formatDay(forecast.last_observed_date)}`),
+  );
+  const model = forecast.model;
+  fill(
+    "summary-model",
+    model.version_id === null ? "naive baseline" : modelLabel({ id: model.version_id, kind: model.kind, model_name: model.model_name }),
+    model.version_id !== null && h("span", { class: "sub" }, skillText(model.skill)),
+    model.version_id !== null && skillBadge(model.skill),
+  );
+}
+
+function pastForecasts() {
+  return state.history.filter((record) => record.step === 1 && typeof record.actual === "number");
+}
+
+function renderChart() {
+  chart.update({ symbol, closes: state.closes, forecast: state.forecast, past: pastForecasts() });
+  const forecast = state.forecast;
+  const body = document.querySelector("#forecast-table tbody");
+  if (!forecast) {
+    fill(body, emptyRow(5, "No forecast yet."));
+    return;
+  }
+  document.getElementById("forecast-caption").textContent =
+    `Forecast issued ${formatMoment(forecast.issued_at)} from the close of ${formatDay(forecast.last_observed_date)} (${formatPrice(forecast.last_close)})`;
+  fill(
+    body,
+    forecast.steps.map((step) =>
+      h(
+        "tr",
+        {},
+        h("th", { scope: "row" }, formatDay(step.target_date)),
+        h("td", { class: "num" }, formatPrice(step.point)),
+        h("td", { class: "num" }, formatInterval(step.lower_80, step.upper_80)),
+        h("td", { class: "num" }, formatInterval(step.lower_95, step.upper_95)),
+        h("td", { class: "num" }, formatPrice(step.naive)),
+      ),
+    ),
+  );
+}
+
+function accuracyRows(groups, window) {
+  return groups.map((group) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, group.model_kind),
+      h("td", {}, window),
+      h("td", { class: "num" }, String(group.count)),
+      h("td", { class: "num" }, formatPrice(group.mae)),
+      h("td", { class: "num" }, formatPrice(group.naive_mae)),
+      h("td", { class: "num" }, formatRatio(group.relative_mae)),
+      h("td", { class: "num" }, formatRatio(group.theil_u2)),
+      h("td", { class: "num" }, formatPercent(group.coverage_80)),
+      h("td", { class: "num" }, formatPercent(group.coverage_95)),
+    ),
+  );
+}
+
+function renderAccuracy() {
+  const report = state.accuracy;
+  const body = document.querySelector("#accuracy-table tbody");
+  if (!report || !report.evaluated) {
+    fill(body, emptyRow(9, "No forecast has matured yet: accuracy appears once actual closes are known."));
+  } else {
+    fill(
+      body,
+      accuracyRows(report.overall, `all (${formatDay(report.first_target_date)} – ${formatDay(report.last_target_date)})`),
+      accuracyRows(report.recent, `last ${report.recent_days} days`),
+    );
+  }
+  const evaluated = pastForecasts().slice(-HISTORY_ROWS).reverse();
+  const history = document.querySelector("#history-table tbody");
+  if (!evaluated.length) {
+    fill(history, emptyRow(7, "No next-day forecast has been checked against an actual close yet."));
+    return;
+  }
+  fill(
+    history,
+    evaluated.map((record) =>
+      h(
+        "tr",
+        {},
+        h("th", { scope: "row" }, formatDay(record.target_date)),
+        h("td", { class: "num" }, formatPrice(record.point)),
+        h("td", { class: "num" }, formatPrice(record.actual)),
+        h("td", { class: "num" }, formatSigned(record.error)),
+        h("td", { class: "num" }, formatSigned(record.naive_error)),
+        h("td", {}, record.within_80 === null ? MISSING : record.within_80 ? badge("inside", "good") : badge("outside", "bad")),
+        h("td", {}, record.model_version_id === null ? record.model_kind : `${record.model_kind} v${record.model_version_id}`),
+      ),
+    ),
+  );
+}
+
+function renderModels() {
+  const body = document.querySelector("#models-table tbody");
+  if (!state.models.length) {
+    fill(body, emptyRow(8, "No model trained yet: the naive baseline serves the forecasts."));
+    return;
+  }
+  fill(
+    body,
+    state.models.map((model) =>
+      h(
+        "tr",
+        { "data-model": model.id },
+        h("th", { scope: "row" }, modelLabel(model)),
+        h("td", {}, modelBadge(model.status)),
+        h("td", {}, formatMoment(model.created_at)),
+        h("td", { class: "num" }, formatRatio(model.skill.mase)),
+        h("td", { class: "num" }, formatRatio(model.skill.theil_u2)),
+        h("td", { class: "num" }, formatPercent(model.skill.directional_accuracy)),
+        h("td", { class: "num" }, formatPercent(model.skill.coverage_80)),
+        h(
+          "td",
+          {},
+          model.status_reason ||
+            (model.promoted_at ? `promoted ${formatMoment(model.promoted_at)}` : MISSING),
+        ),
+      ),
+    ),
+  );
+}
+
+function renderJobs() {
+  const body = document.querySelector("#jobs-table tbody");
+  if (!state.jobs.length) {
+    fill(body, emptyRow(5, "No jobs recorded for this symbol."));
+    return;
+  }
+  fill(
+    body,
+    state.jobs.map((job) =>
+      h(
+        "tr",
+        { "data-job": job.id },
+        h("th", { scope: "row" }, job.kind),
+        h("td", {}, jobBadge(job.status)),
+        h("td", {}, formatMoment(job.created_at)),
+        h("td", { class: "num" }, formatDuration(job.duration_seconds)),
+        h("td", {}, job.error || ""),
+      ),
+    ),
+  );
+}
+
+const RENDERERS = {
+  watched: [renderStatus],
+  closes: [renderSummary, renderChart, renderStatus],
+  forecast: [renderSummary, renderChart, renderStatus],
+  history: [renderChart, renderAccuracy],
+  accuracy: [renderAccuracy],
+  models: [renderModels, renderStatus],
+  jobs: [renderJobs],
+};
+
+/** Fetch the named parts in parallel, then redraw what depends on them. */
+async function refresh(parts) {
+  const results = await Promise.allSettled(parts.map((part) => loaders[part]()));
+  const failed = results.filter((result) => result.status === "rejected");
+  const renderers = new Set(parts.flatMap((part) => RENDERERS[part]));
+  for (const render of renderers) render();
+  if (failed.length) {
+    setStatus("symbol-status", `Some data could not be loaded: ${failed[0].reason.message}`, "error");
+  }
+}
+
+// ------------------------------------------------------------------ live updates
+
+const EVENT_PARTS = {
+  "forecast.ready": ["closes", "forecast", "history"],
+  "prices.ingested": ["closes"],
+  "forecast.evaluated": ["history", "accuracy"],
+  "model.trained": ["models"],
+  "model.promoted": ["models", "forecast"],
+  "model.rejected": ["models"],
+  "job.queued": ["jobs"],
+  "job.succeeded": ["jobs"],
+  "job.failed": ["jobs"],
+  "symbol.added": ["watched"],
+  "symbol.updated": ["watched"],
+  "symbol.removed": ["watched"],
+};
+const EVENT_WORDS = {
+  "forecast.ready": "New forecast",
+  "forecast.evaluated": "Forecasts checked against actual closes",
+  "model.promoted": "New champion model",
+  "model.rejected": "Challenger model rejected",
+  "job.failed": "A job failed",
+  "job.succeeded": "A job finished",
+};
+
+let pending = new Set();
+let timer = null;
+
+function onEvent(event) {
+  const parts = EVENT_PARTS[event.type];
+  if (!parts || (event.symbol && event.symbol !== symbol)) return;
+  for (const part of parts) pending.add(part);
+  const words = EVENT_WORDS[event.type];
+  if (words) {
+    announce(`${words} for ${symbol}`);
+    flashUpdate(`${words} · ${new Date().toLocaleTimeString()}`);
+  }
+  // Events come in bursts (a job, its forecast, its evaluation): one refetch for the burst.
+  window.clearTimeout(timer);
+  timer = window.setTimeout(() => {
+    const batch = [...pending];
+    pending = new Set();
+    refresh(batch);
+  }, 250);
+}
+
+// ------------------------------------------------------------------ retrain
+
+async function retrain(event) {
+  event.preventDefault();
+  const button = document.getElementById("retrain-button");
+  button.disabled = true;
+  setStatus("retrain-status", `Queuing a retrain of ${symbol}…`);
+  try {
+    const { data } = await sendChange("POST", "/train", { symbol });
+    setStatus(
+      "retrain-status",
+      `Retraining queued (job ${data.job.id}). The new model is promoted only if it passes the promotion gate.`,
+      "ok",
+    );
+    await refresh(["jobs"]);
+  } catch (error) {
+    setStatus("retrain-status", error instanceof ApiError ? error.message : String(error), "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+setupKeyButton();
+document.getElementById("retrain-form").addEventListener("submit", retrain);
+refresh(Object.keys(loaders)).then(() => performance.mark("symbol-rendered"));
+followEvents({ onEvent, symbol, types: eventTypes() });
+window.setInterval(() => {
+  for (const element of document.querySelectorAll("time[data-age]")) element.textContent = formatAge(element.dataset.age);
+}, 30_000);
