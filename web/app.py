@@ -11,6 +11,7 @@ from litestar.static_files import create_static_files_router
 
 from web.auth import STATE_KEY, ApiKeyChecker
 from web.config import WebConfig
+from web.controllers.dashboard import DashboardPlugin
 from web.controllers.events import EventsController
 from web.controllers.forecasts import ForecastsController
 from web.controllers.health import HealthController
@@ -59,7 +60,7 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
         ],
         lifespan=[api_lifespan(config, metrics, scheduler=scheduler)],
         middleware=[metrics.middleware()],
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), DashboardPlugin()],
         state=State(
             {
                 STATE_KEY: ApiKeyChecker(
