@@ -17,6 +17,7 @@ const MARGIN = { top: 12, right: 14, bottom: 30, left: 60 };
 const MIN_WIDTH = 280;
 const X_LABEL_SPACING = 96;
 const Y_TICKS = 5;
+const FUTURE_SHARE = 0.2;
 
 const finite = (value) => typeof value === "number" && Number.isFinite(value);
 const round = (value) => Math.round(value * 10) / 10;
@@ -76,6 +77,27 @@ export function describeChart({ symbol, closes, forecast }) {
   return parts.join(" ");
 }
 
+/**
+ * Trading day -> x. Days are evenly spaced on each side of the forecast's origin, but the days
+ * ahead get at least FUTURE_SHARE of the width: five days after 120 closes would otherwise be a
+ * sliver in which the intervals cannot be seen. The origin is marked by a dotted line.
+ */
+function xScale(ordered, slot, forecast, plotWidth) {
+  const last = Math.max(1, ordered.length - 1);
+  const origin = forecast ? slot.get(forecast.last_observed_date) : last;
+  const ahead = last - origin;
+  if (!forecast || origin === 0 || ahead === 0 || ahead / last >= FUTURE_SHARE) {
+    return (day) => MARGIN.left + (slot.get(day) * plotWidth) / last;
+  }
+  const pastWidth = plotWidth * (1 - FUTURE_SHARE);
+  return (day) => {
+    const index = slot.get(day);
+    return index <= origin
+      ? MARGIN.left + (index * pastWidth) / origin
+      : MARGIN.left + pastWidth + ((index - origin) * (plotWidth - pastWidth)) / ahead;
+  };
+}
+
 function draw(container, data) {
   const { symbol, closes, forecast, past } = data;
   const steps = forecast ? forecast.steps : [];
@@ -93,7 +115,7 @@ function draw(container, data) {
   for (const record of shownPast) days.add(record.target_date);
   const ordered = [...days].sort();
   const slot = new Map(ordered.map((day, index) => [day, index]));
-  const x = (day) => MARGIN.left + (slot.get(day) * plotWidth) / Math.max(1, ordered.length - 1);
+  const x = xScale(ordered, slot, forecast, plotWidth);
 
   // The y axis: everything drawn must fit, the 95% band included.
   const values = closes.map((bar) => bar.close);
@@ -131,14 +153,16 @@ function draw(container, data) {
       svg("text", { x: MARGIN.left - 8, y: ty, "text-anchor": "end", "dominant-baseline": "middle" }, formatPrice(tick)),
     );
   }
-  const labels = Math.max(2, Math.floor(plotWidth / X_LABEL_SPACING));
-  const every = Math.max(1, Math.ceil(ordered.length / labels));
-  for (let index = 0; index < ordered.length; index += every) {
-    const day = ordered[index];
+  // Date labels at least X_LABEL_SPACING apart, wherever the days fall.
+  let lastLabel = Number.NEGATIVE_INFINITY;
+  for (const [index, day] of ordered.entries()) {
+    const dx = x(day);
+    if (dx - lastLabel < X_LABEL_SPACING || dx > width - MARGIN.right - X_LABEL_SPACING / 3) continue;
+    lastLabel = dx;
     grid.append(
       svg(
         "text",
-        { x: round(x(day)), y: height - 8, "text-anchor": index === 0 ? "start" : "middle" },
+        { x: round(dx), y: height - 8, "text-anchor": index === 0 ? "start" : "middle" },
         formatDay(day, { short: true }),
       ),
     );
@@ -157,6 +181,7 @@ function draw(container, data) {
         y2: MARGIN.top + plotHeight,
         "aria-hidden": "true",
       }),
+      svg("text", { class: "region-label", x: round(origin[0]) + 6, y: MARGIN.top + 10, "aria-hidden": "true" }, "forecast"),
     );
     for (const [level, lowerKey, upperKey] of [
       [95, "lower_95", "upper_95"],

@@ -66,3 +66,16 @@ export function announce(message) {
 export function emptyRow(columns, message) {
   return h("tr", {}, h("td", { class: "empty", colspan: columns }, message));
 }
+
+/**
+ * Copy each column's header text into its cells' data-label, so that on a phone, where rows are
+ * shown as cards, every value still says what it is (the CSS shows the label before it).
+ */
+export function labelCells(table) {
+  const headers = [...table.tHead.rows[0].cells].map((cell) => cell.textContent.replace(/\s+/g, " ").trim());
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, index) => {
+      if (!cell.hasAttribute("colspan")) cell.dataset.label = headers[index] ?? "";
+    });
+  }
+}

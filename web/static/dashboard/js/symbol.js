@@ -7,7 +7,7 @@
 
 import { ApiError, getJSON, symbolPath } from "./api.js";
 import { createForecastChart } from "./chart.js";
-import { announce, emptyRow, fill, h, setStatus } from "./dom.js";
+import { announce, emptyRow, fill, h, labelCells, setStatus } from "./dom.js";
 import {
   formatAge,
   formatDay,
@@ -208,13 +208,13 @@ function renderAccuracy() {
       h(
         "tr",
         {},
-        h("th", { scope: "row" }, formatDay(record.target_date)),
+        h("th", { scope: "row" }, h("time", { datetime: record.target_date, title: formatDay(record.target_date) }, formatDay(record.target_date, { short: true }))),
         h("td", { class: "num" }, formatPrice(record.point)),
         h("td", { class: "num" }, formatPrice(record.actual)),
         h("td", { class: "num" }, formatSigned(record.error)),
-        h("td", { class: "num" }, formatSigned(record.naive_error)),
+        h("td", { class: "num optional" }, formatSigned(record.naive_error)),
         h("td", {}, record.within_80 === null ? MISSING : record.within_80 ? badge("inside", "good") : badge("outside", "bad")),
-        h("td", {}, record.model_version_id === null ? record.model_kind : `${record.model_kind} v${record.model_version_id}`),
+        h("td", { class: "optional" }, record.model_version_id === null ? record.model_kind : `${record.model_kind} v${record.model_version_id}`),
       ),
     ),
   );
@@ -288,6 +288,7 @@ async function refresh(parts) {
   const failed = results.filter((result) => result.status === "rejected");
   const renderers = new Set(parts.flatMap((part) => RENDERERS[part]));
   for (const render of renderers) render();
+  for (const table of document.querySelectorAll("table.stack")) labelCells(table);
   if (failed.length) {
     setStatus("symbol-status", `Some data could not be loaded: ${failed[0].reason.message}`, "error");
   }

@@ -5,7 +5,7 @@
  */
 
 import { ApiError, getJSON, symbolPath } from "./api.js";
-import { announce, emptyRow, fill, h, setStatus } from "./dom.js";
+import { announce, emptyRow, fill, h, labelCells, setStatus } from "./dom.js";
 import { formatAge, formatDay, formatInterval, formatMoment, formatPrice, MISSING } from "./format.js";
 import { sendChange, setupKeyButton } from "./keys.js";
 import { eventTypes, flashUpdate, followEvents } from "./live.js";
@@ -34,8 +34,9 @@ let refreshTimer = null;
 let loading = null;
 const highlight = new Set();
 
-function cell(label, attributes, ...children) {
-  return h("td", { "data-label": label, ...attributes }, ...children);
+// Cells get their phone-width labels from the column headers (labelCells).
+function cell(attributes, ...children) {
+  return h("td", attributes, ...children);
 }
 
 function ageElement(iso) {
@@ -46,36 +47,30 @@ function forecastCells(entry) {
   const forecast = entry.forecast;
   if (!forecast) {
     return [
-      cell("Next-day forecast", { class: "num" }, h("span", { class: "sub" }, "no forecast yet")),
-      cell("Forecast age", {}, MISSING),
+      cell({ class: "num" }, h("span", { class: "sub" }, "no forecast yet")),
+      cell({}, MISSING),
     ];
   }
   const next = forecast.next;
   return [
-    cell(
-      "Next-day forecast",
-      { class: "num", "data-field": "forecast" },
+    cell({ class: "num", "data-field": "forecast" },
       h("strong", { "data-field": "point" }, formatPrice(next.point)),
       h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80)}`),
       h("span", { class: "sub" }, `for ${formatDay(next.target_date)}`),
     ),
-    cell("Forecast age", { "data-field": "age" }, ageElement(forecast.issued_at)),
+    cell({ "data-field": "age" }, ageElement(forecast.issued_at)),
   ];
 }
 
 function modelCell(entry) {
   const champion = entry.champion;
   if (!champion) {
-    return cell(
-      "Model",
-      { "data-field": "model" },
+    return cell({ "data-field": "model" },
       badge("naive baseline"),
       h("span", { class: "sub" }, "no champion model yet"),
     );
   }
-  return cell(
-    "Model",
-    { "data-field": "model" },
+  return cell({ "data-field": "model" },
     h("span", {}, modelLabel(champion)),
     " ",
     skillBadge(champion.skill),
@@ -85,10 +80,8 @@ function modelCell(entry) {
 
 function jobCell(entry) {
   const job = entry.last_job;
-  if (!job) return cell("Last job", {}, MISSING);
-  return cell(
-    "Last job",
-    { "data-field": "job", title: job.error || null },
+  if (!job) return cell({}, MISSING);
+  return cell({ "data-field": "job", title: job.error || null },
     h("span", {}, `${job.kind} `),
     jobBadge(job.status),
     h("span", { class: "sub" }, ageElement(job.finished_at || job.started_at || job.created_at)),
@@ -102,22 +95,18 @@ function row(entry) {
     { "data-symbol": entry.symbol, class: highlight.has(entry.symbol) && "updated" },
     h(
       "th",
-      { scope: "row", "data-label": "Symbol" },
+      { scope: "row" },
       h("a", { class: "symbol-link", href: `/ui/symbols/${encodeURIComponent(entry.symbol)}` }, entry.symbol),
       h("span", { class: "sub" }, `${entry.horizon}-day horizon`),
     ),
-    cell(
-      "Last close",
-      { class: "num", "data-field": "close" },
+    cell({ class: "num", "data-field": "close" },
       close ? formatPrice(close.close) : MISSING,
       close && h("span", { class: "sub" }, formatDay(close.date)),
     ),
     ...forecastCells(entry),
     modelCell(entry),
     jobCell(entry),
-    cell(
-      "",
-      { class: "actions" },
+    cell({ class: "actions" },
       h(
         "button",
         {
@@ -137,6 +126,7 @@ function render(overview) {
   const body = table.tBodies[0];
   if (entries.length === 0) fill(body, emptyRow(COLUMNS, "No symbols are watched yet. Add one above."));
   else fill(body, entries.map(row));
+  labelCells(table);
   highlight.clear();
   document.getElementById("symbol-count").textContent = `(${entries.length})`;
   table.setAttribute("aria-busy", "false");
