@@ -19,10 +19,10 @@ from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, Router, get
 from litestar.config.app import AppConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
 from litestar.exceptions import ImproperlyConfiguredException, NotFoundException
-from litestar.params import QueryParameter
+from litestar.params import FromPath, PathParameter, QueryParameter
 from litestar.plugins import InitPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -135,7 +135,10 @@ class AssetBundle:
     cache=False,
 )
 async def dashboard_asset(
-    request: Request[Any, Any, Any], assets: AssetBundle, version: str, asset_path: PurePath
+    request: Request[Any, Any, Any],
+    assets: NamedDependency[AssetBundle],
+    version: FromPath[str],
+    asset_path: FromPath[PurePath],
 ) -> Response[bytes]:
     asset = assets.files.get(asset_path.as_posix().lstrip("/"))
     if asset is None:
@@ -182,11 +185,16 @@ class DashboardPagesController(Controller):
     include_in_schema = False
 
     @get("/", name="dashboard-watchlist", cache=False)
-    async def watchlist_page(self, assets: AssetBundle) -> Template:
+    async def watchlist_page(self, assets: NamedDependency[AssetBundle]) -> Template:
         return _page("watchlist.html", assets, page="watchlist", title="Watchlist")
 
     @get("/ui/symbols/{symbol:str}", name="dashboard-symbol", cache=False)
-    async def symbol_page(self, assets: AssetBundle, symbol: str) -> Template:
+    async def symbol_page(
+        self,
+        assets: NamedDependency[AssetBundle],
+        # Not SymbolPath: a bad symbol gets an HTML page saying so, not a JSON 422.
+        symbol: Annotated[str, PathParameter(max_length=200)],
+    ) -> Template:
         try:
             name = normalize_symbol(symbol)
         except InvalidSymbolError as exc:
@@ -225,7 +233,7 @@ class DashboardDataController(Controller):
         responses=problem_responses(*READ_ERRORS),
         cache=False,
     )
-    async def watchlist(self, resources: AppResources) -> WatchlistOverview:
+    async def watchlist(self, resources: NamedDependency[AppResources]) -> WatchlistOverview:
         async with resources.sessions() as session:
             items = await OverviewRepository(session).watchlist()
             entries = [watchlist_entry(item) for item in items]
@@ -243,7 +251,7 @@ class DashboardDataController(Controller):
     )
     async def closes(
         self,
-        resources: AppResources,
+        resources: NamedDependency[AppResources],
         symbol: SymbolPath,
         count: Annotated[
             int,
