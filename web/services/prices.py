@@ -95,8 +95,12 @@ class PriceRefresher:
             raise InsufficientPricesError(symbol, have=0, need=need_rows)
         stale = expected is not None and last < expected
         note = refresh.note
-        if stale and note is None and not attempted:
-            note = "refresh skipped: the source was asked recently"
+        if stale and note is None:
+            note = (
+                f"the price source has no bars after {last.isoformat()}"
+                if attempted
+                else f"not refreshed: the source was asked less than {self._cooldown:g} s ago"
+            )
         return _frame(records), PriceFreshness(
             last_bar_date=last,
             expected_last_session=expected,
