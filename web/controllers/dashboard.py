@@ -75,6 +75,7 @@ _MEDIA_TYPES: Final = {
 #: Smaller files gain nothing from gzip once headers are counted.
 _GZIP_MIN_BYTES: Final = 1024
 _CLOSES_DEFAULT: Final = 120
+PAGE_TEMPLATES: Final = ("watchlist.html", "symbol.html", "error.html")
 
 
 # --------------------------------------------------------------------------- static assets
@@ -279,7 +280,7 @@ class DashboardPlugin(InitPlugin):
     bundle fails at start-up rather than on the first visit.
     """
 
-    def __init__(self, static_dir: Path = STATIC_DIR, template_dir: Path = TEMPLATE_DIR) -> None:
+    def __init__(self, *, static_dir: Path = STATIC_DIR, template_dir: Path = TEMPLATE_DIR) -> None:
         self._static_dir = static_dir
         self._template_dir = template_dir
 
@@ -289,9 +290,12 @@ class DashboardPlugin(InitPlugin):
                 "the dashboard brings its own template configuration; another one is set"
             )
         bundle = AssetBundle.load(self._static_dir)
-        app_config.template_config = TemplateConfig(
-            directory=self._template_dir, engine=JinjaTemplateEngine
-        )
+        templates = TemplateConfig(directory=self._template_dir, engine=JinjaTemplateEngine)
+        # Compiled now: a broken template fails the start-up, and the first visitor does not
+        # wait for the compilation.
+        for name in PAGE_TEMPLATES:
+            templates.engine_instance.get_template(name)
+        app_config.template_config = templates
         app_config.route_handlers.append(
             Router(
                 path="/",

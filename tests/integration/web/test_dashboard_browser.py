@@ -65,6 +65,8 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 HORIZON = 5
 TIMEOUT_MS = 15_000
+#: Fresh-context loads measured; the median is reported (this machine is shared and noisy).
+FIRST_LOADS = 3
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 T = TypeVar("T")
@@ -388,6 +390,23 @@ FIRST_LOAD_SCRIPT = """() => {
 }"""
 
 
+def _first_load(chromium: Any, server: str) -> dict[str, Any]:
+    """Load the watchlist in a fresh context and read what the browser measured."""
+    context = chromium.new_context(viewport=DESKTOP, locale="en-US", timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/")
+        page.wait_for_function(
+            "() => performance.getEntriesByName('watchlist-rendered').length > 0",
+            timeout=TIMEOUT_MS,
+        )
+        assert page.locator("tr[data-symbol]").count() == 3
+        result: dict[str, Any] = page.evaluate(FIRST_LOAD_SCRIPT)
+        return result
+    finally:
+        context.close()
+
+
 def _screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
@@ -418,28 +437,34 @@ def test_dashboard_end_to_end(
     expect = playwright_sync.expect
     expect.set_options(timeout=TIMEOUT_MS)
 
-    # ---- first load of the watchlist, in a fresh context (nothing cached)
+    # ---- first loads of the watchlist, each in a fresh context (nothing cached)
+    loads = [_first_load(chromium, server) for _ in range(FIRST_LOADS)]
+    rendered = sorted(load["renderedMs"] for load in loads)
+    first_load = loads[0]
+    with capsys.disabled():
+        print(
+            f"\n[dashboard first load, {backend}] {first_load['requests']} requests, "
+            f"{first_load['transferBytes']} bytes transferred "
+            f"({first_load['encodedBytes']} encoded, {first_load['decodedBytes']} decoded body "
+            f"bytes); watchlist rendered at "
+            + ", ".join(f"{load['renderedMs']:.0f}" for load in loads)
+            + f" ms (median {rendered[len(rendered) // 2]:.0f} ms; DOMContentLoaded "
+            + ", ".join(f"{load['domContentLoadedMs']:.0f}" for load in loads)
+            + " ms)"
+        )
+    for load in loads:
+        assert load["transferBytes"] < FIRST_LOAD_BUDGET_BYTES, load["resources"]
+        # Nothing came from anywhere but this server (no CDN: the page works offline).
+        assert all(
+            path.startswith(("/static/dashboard/", "/ui/data/")) for path, _ in load["resources"]
+        )
+
     context = chromium.new_context(viewport=DESKTOP, locale="en-US", timezone_id="UTC")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{server}/")
     expect(page.locator("tr[data-symbol]")).to_have_count(3)
-    page.wait_for_function("() => performance.getEntriesByName('watchlist-rendered').length > 0")
-    first_load = page.evaluate(FIRST_LOAD_SCRIPT)
-    with capsys.disabled():
-        print(
-            f"\n[dashboard first load, {backend}] {first_load['requests']} requests, "
-            f"{first_load['transferBytes']} bytes transferred "
-            f"({first_load['encodedBytes']} encoded, {first_load['decodedBytes']} decoded body bytes); "
-            f"watchlist rendered at {first_load['renderedMs']:.0f} ms, "
-            f"DOMContentLoaded {first_load['domContentLoadedMs']:.0f} ms, load {first_load['loadMs']:.0f} ms"
-        )
-    assert first_load["transferBytes"] < FIRST_LOAD_BUDGET_BYTES, first_load["resources"]
-    # Nothing came from anywhere but this server (no CDN: the page works offline).
-    assert all(
-        path.startswith(("/static/dashboard/", "/ui/data/")) for path, _ in first_load["resources"]
-    )
 
     dis = page.locator("tr[data-symbol=DIS]")
     expect(dis.locator("[data-field=close]")).to_contain_text(_price(seeded.closes["DIS"][-1]))
@@ -467,31 +492,34 @@ def test_dashboard_end_to_end(
     expect(page.locator("#announcer")).to_contain_text("New forecast for AAPL")
     assert page.evaluate("() => window.__sameDocument === true")
 
-    # ---- adding a symbol: refused without the key (the server's message shown), then with it
-    page.fill("#add-symbol", "nflx")
+    # ---- adding a symbol: refused without the key (the server's message shown), then with it.
+    # Found by label and role, driven by mouse the first time and by keyboard the second.
+    page.get_by_label("Symbol", exact=True).fill("nflx")
     with page.expect_response(
         lambda r: r.url.endswith("/symbols") and r.request.method == "POST"
     ) as refused:
-        page.click("#add-form button[type=submit]")
+        page.get_by_role("button", name="Add", exact=True).click()
     assert refused.value.status == 401
-    dialog = page.locator("#key-dialog")
+    dialog = page.get_by_role("dialog", name="API key")
     expect(dialog).to_be_visible()
-    expect(page.locator("#key-dialog-reason")).to_contain_text("needs an API key")
-    page.click("#key-dialog button[value=cancel]")
-    expect(page.locator("#add-status")).to_contain_text(
-        "this endpoint needs an API key in the X-API-Key header"
-    )
-    expect(page.locator("#add-status")).to_have_attribute("role", "alert")
+    expect(dialog.get_by_role("alert")).to_contain_text("needs an API key")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    status = page.locator("#add-status")
+    expect(status).to_contain_text("this endpoint needs an API key in the X-API-Key header")
+    expect(status).to_have_attribute("role", "alert")
     assert "NFLX" not in [s["symbol"] for s in httpx.get(f"{server}/symbols").json()]
     _screenshot(page, f"watchlist-refused-{backend}.png")
 
     with page.expect_response(
         lambda r: r.url.endswith("/symbols") and r.request.method == "POST" and r.status != 401
     ) as accepted:
-        page.click("#add-form button[type=submit]")
+        page.get_by_label("Symbol", exact=True).press("Enter")
         expect(dialog).to_be_visible()
-        page.fill("#key-input", API_KEY)
-        page.click("#key-dialog button[value=save]")
+        key_input = dialog.get_by_label("API key", exact=True)
+        expect(key_input).to_be_focused()
+        key_input.press_sequentially(API_KEY)
+        key_input.press("Enter")
     assert accepted.value.status == 201
     expect(page.locator("tr[data-symbol=NFLX]")).to_be_visible()
     expect(page.locator("#add-status")).to_contain_text("Watching NFLX")
@@ -566,5 +594,5 @@ def test_dashboard_end_to_end(
     phone.close()
 
     summary = SCREENSHOTS / f"first-load-{backend}.json"
-    summary.write_text(json.dumps(first_load, indent=2))
+    summary.write_text(json.dumps(loads, indent=2))
     request.node.user_properties.append(("first_load", first_load))
