@@ -8,7 +8,7 @@ for a symbol without a champion, with intervals from the naive model's own resid
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import numpy as np
 import pandas as pd
@@ -157,9 +157,6 @@ class LSTMPredictor:
             quantiles=self._quantiles,
             exchange=exchange,
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {"model_kind": self.model_kind, "model_config": self._config.to_dict()}
 
 
 class NaivePredictor:

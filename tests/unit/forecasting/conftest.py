@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,9 @@ import pytest
 
 from forecasting.bars import conform_bars, read_bars_csv
 from forecasting.config import ModelConfig, TrainConfig
-from forecasting.model import LSTMForecaster
+
+if TYPE_CHECKING:
+    from forecasting.model import LSTMForecaster
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +52,9 @@ def ko_bars_long(shared_prices_dir: Path) -> pd.DataFrame:
 def fitted_lstm(
     ko_bars: pd.DataFrame, tiny_model_config: ModelConfig, tiny_train_config: TrainConfig
 ) -> LSTMForecaster:
+    # Imported here: Lightning takes seconds to import, and only the model tests need it.
+    from forecasting.model import LSTMForecaster
+
     return LSTMForecaster(tiny_model_config, tiny_train_config).fit(ko_bars)
 
 
