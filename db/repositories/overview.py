@@ -1,5 +1,6 @@
-"""The watchlist at a glance: each watched symbol's last close, latest forecast, champion and last
-job, read in a fixed number of statements however long the watchlist is (the dashboard's view).
+"""The read-only queries behind the dashboard. The watchlist at a glance: each watched symbol's
+last close, latest forecast, champion and last job, read in a fixed number of statements however
+long the watchlist is; and a symbol's recent next-day forecasts with the closes that followed.
 
 Each "latest" is found with a correlated ``max()`` per watched symbol, which both SQLite and
 PostgreSQL answer with one index seek per symbol (``price_bars``' primary key,
@@ -86,6 +87,21 @@ class OverviewRepository:
             )
             for head in heads
         ]
+
+    async def next_day_outcomes(self, symbol: str, *, limit: int) -> list[ForecastRow]:
+        """The ``limit`` most recent next-day (step 1) forecasts of ``symbol`` whose actual close
+        is known, oldest target first: what the chart plots against the closes."""
+        result = await self._session.execute(
+            select(ForecastRow)
+            .where(
+                ForecastRow.symbol == symbol,
+                ForecastRow.step == 1,
+                ForecastRow.actual.is_not(None),
+            )
+            .order_by(ForecastRow.target_date.desc(), ForecastRow.issued_at.desc())
+            .limit(limit)
+        )
+        return list(reversed(result.scalars().all()))
 
     async def _bars(self, keys: set[tuple[str, date]]) -> dict[str, PriceBar]:
         rows = await self._by_keys(PriceBar, PriceBar.symbol, PriceBar.date, keys)

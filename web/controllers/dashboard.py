@@ -38,8 +38,10 @@ from web.controllers.params import SymbolPath
 from web.dependencies import provide_resources, provider
 from web.schemas.dashboard import (
     ClosePoint,
+    NextDayOutcomes,
     RecentCloses,
     WatchlistOverview,
+    next_day_outcome,
     watchlist_entry,
 )
 from web.schemas.problems import READ_ERRORS, problem_responses
@@ -74,7 +76,8 @@ _MEDIA_TYPES: Final = {
 }
 #: Smaller files gain nothing from gzip once headers are counted.
 _GZIP_MIN_BYTES: Final = 1024
-_CLOSES_DEFAULT: Final = 120
+#: Trading days the symbol page charts (closes and past next-day forecasts alike).
+_CHART_DAYS: Final = 120
 PAGE_TEMPLATES: Final = ("watchlist.html", "symbol.html", "error.html")
 
 
@@ -259,7 +262,7 @@ class DashboardDataController(Controller):
             QueryParameter(
                 ge=5, le=2000, description="How many closes (trading days).", required=False
             ),
-        ] = _CLOSES_DEFAULT,
+        ] = _CHART_DAYS,
     ) -> RecentCloses:
         name = normalize_symbol(symbol)
         async with resources.sessions() as session:
@@ -268,6 +271,35 @@ class DashboardDataController(Controller):
                 raise SymbolNotFoundError(name)
         points = [ClosePoint(date=bar.date, close=bar.close) for bar in bars]
         return RecentCloses(symbol=name, count=len(points), closes=points)
+
+    @get(
+        "/symbols/{symbol:str}/next-day-outcomes",
+        summary="Recent next-day forecasts and what followed",
+        description=(
+            "The last `count` next-day (step 1) forecasts of the symbol whose actual close is "
+            "known, oldest first, each with its error and the naive forecast's error and whether "
+            "the actual fell inside the 80% interval: the realised accuracy the chart draws. "
+            "The full history, every step, is `GET /symbols/{symbol}/forecasts`."
+        ),
+        responses=problem_responses(*READ_ERRORS, 404),
+        cache=False,
+    )
+    async def next_day_outcomes(
+        self,
+        resources: NamedDependency[AppResources],
+        symbol: SymbolPath,
+        count: Annotated[
+            int,
+            QueryParameter(ge=1, le=2000, description="How many forecasts.", required=False),
+        ] = _CHART_DAYS,
+    ) -> NextDayOutcomes:
+        name = normalize_symbol(symbol)
+        async with resources.sessions() as session:
+            rows = await OverviewRepository(session).next_day_outcomes(name, limit=count)
+            if not rows and await SymbolRepository(session).find(name) is None:
+                raise SymbolNotFoundError(name)
+        outcomes = [next_day_outcome(row) for row in rows]
+        return NextDayOutcomes(symbol=name, count=len(outcomes), forecasts=outcomes)
 
 
 # --------------------------------------------------------------------------- registration

@@ -1,5 +1,6 @@
-"""Payloads of the dashboard's two read-only aggregations: the watchlist at a glance, and the
-recent closes a symbol's chart draws (the API has no prices route of its own).
+"""Payloads of the dashboard's read-only aggregations: the watchlist at a glance, and what a
+symbol's chart draws (recent closes, which the API has no route for, and recent next-day
+forecasts with their outcome, a slim cut of the forecast history).
 
 They reuse the API's own pieces (forecast steps, model summaries, jobs) so the dashboard shows
 exactly what the resource routes would say.
@@ -11,7 +12,7 @@ from datetime import date, datetime
 
 import msgspec
 
-from db.models import RetrainCadence
+from db.models import ForecastRow, RetrainCadence
 from db.repositories.overview import SymbolOverview
 from web.schemas.forecasts import ForecastStepOut, finite_or_none
 from web.schemas.jobs import JobOut, job_out
@@ -70,6 +71,48 @@ class RecentCloses(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     count: int
     closes: list[ClosePoint]
+
+
+class NextDayOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """A next-day forecast and the close that followed; ``error`` = actual - point."""
+
+    target_date: date
+    issued_at: datetime
+    model_kind: str
+    model_version_id: int | None
+    point: float
+    lower_80: float | None
+    upper_80: float | None
+    actual: float
+    error: float
+    naive_error: float
+    within_80: bool | None
+
+
+class NextDayOutcomes(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    count: int
+    forecasts: list[NextDayOutcome]
+
+
+def next_day_outcome(row: ForecastRow) -> NextDayOutcome:
+    if row.actual is None:
+        raise ValueError(f"forecast {row.id} has no actual close yet")
+    lower, upper = finite_or_none(row.lower_80), finite_or_none(row.upper_80)
+    return NextDayOutcome(
+        target_date=row.target_date,
+        issued_at=row.issued_at,
+        model_kind=row.model_kind,
+        model_version_id=row.model_version_id,
+        point=row.point,
+        lower_80=lower,
+        upper_80=upper,
+        actual=row.actual,
+        error=row.actual - row.point,
+        naive_error=row.actual - row.naive,
+        # An unbounded interval (too few calibration errors) says nothing about coverage.
+        within_80=lower <= row.actual <= upper if lower is not None and upper is not None else None,
+    )
 
 
 def watchlist_entry(item: SymbolOverview) -> WatchlistEntry:

@@ -527,6 +527,14 @@ def test_dashboard_end_to_end(
     queued = httpx.get(f"{server}/jobs", params={"symbol": "NFLX"}).json()
     assert {job["kind"] for job in queued} == {"sync_schedules", "ingest", "retrain"}
 
+    # ---- removing it again, with the key this tab now holds, after a confirmation
+    page.once("dialog", lambda confirmation: confirmation.accept())
+    with page.expect_response(lambda r: r.request.method == "DELETE") as removed:
+        page.get_by_role("button", name="Stop watching NFLX").click()
+    assert removed.value.status == 200
+    expect(page.locator("tr[data-symbol=NFLX]")).to_have_count(0)
+    assert httpx.get(f"{server}/symbols/NFLX").json()["active"] is False
+
     # ---- the symbol page: chart with its bands, accuracy, models, jobs
     page.click("tr[data-symbol=DIS] a.symbol-link")
     page.wait_for_url(f"{server}/ui/symbols/DIS")
@@ -577,12 +585,18 @@ def test_dashboard_end_to_end(
     context.close()
 
     # ---- phone width: both pages fit without sideways scrolling
+    # (in the dark colour scheme, so the screenshots show both schemes)
     phone = chromium.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="en-US"
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="en-US",
+        color_scheme="dark",
     )
     page = phone.new_page()
     page.goto(f"{server}/")
-    expect(page.locator("tr[data-symbol]")).to_have_count(4)
+    expect(page.locator("tr[data-symbol]")).to_have_count(3)
     assert _no_horizontal_scroll(page)
     _screenshot(page, f"watchlist-phone-{backend}.png")
     page.goto(f"{server}/ui/symbols/DIS")

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import JobStatus, ModelStatus
 from db.repositories import (
     BarRecord,
+    ForecastRepository,
     ForecastStepRecord,
     JobRepository,
     ModelVersionRepository,
@@ -229,3 +230,36 @@ def test_recent_closes(db: Any, client: Client) -> None:
     assert client.get("/ui/data/symbols/DIS/closes", params={"count": 0}).status_code == 422
     assert client.get("/ui/data/symbols/..%2F..%2Fetc/closes").status_code in (404, 422)
     assert client.get(f"/ui/data/symbols/{'A' * 200}/closes").status_code == 422
+
+
+def test_next_day_outcomes(db: Any, client: Client) -> None:
+    origin = date(2024, 1, 2)
+    db.watch("DIS")
+    db.add_bars("DIS", [_bar(origin + timedelta(days=1), 105.0)])
+    db.add_forecast(
+        "DIS",
+        _steps(origin + timedelta(days=1), [103.0, 104.0]),
+        issued_at=datetime(2024, 1, 2, 22, tzinfo=UTC),
+        last_observed_date=origin,
+        last_close=100.0,
+    )
+
+    async def evaluate(session: AsyncSession) -> None:
+        repository = ForecastRepository(session)
+        matured = await repository.matured_unevaluated("DIS", origin + timedelta(days=1))
+        await repository.record_actuals(matured, {origin + timedelta(days=1): 105.0})
+
+    db.run(evaluate)
+    body = client.get("/ui/data/symbols/DIS/next-day-outcomes").json()
+    assert body["count"] == 1
+    [outcome] = body["forecasts"]
+    # Forecast 103 +- 1 at 80%, naive 100, actual 105: outside the interval, naive further off.
+    assert outcome["target_date"] == (origin + timedelta(days=1)).isoformat()
+    assert (outcome["point"], outcome["actual"]) == (103.0, 105.0)
+    assert (outcome["error"], outcome["naive_error"]) == (2.0, 5.0)
+    assert outcome["within_80"] is False
+
+    assert client.get("/ui/data/symbols/ZZZZ/next-day-outcomes").status_code == 404
+    assert (
+        client.get("/ui/data/symbols/DIS/next-day-outcomes", params={"count": 0}).status_code == 422
+    )

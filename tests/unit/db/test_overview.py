@@ -125,3 +125,46 @@ async def test_statements_do_not_grow_with_the_watchlist(
             await _watch(session, name, offset=20 + index)
     with_five = await overview_statements()
     assert with_one == with_five == 5
+
+
+async def test_next_day_outcomes_are_the_latest_evaluated_first_steps(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        forecasts = ForecastRepository(session)
+        for day in range(6):
+            origin = START + timedelta(days=day)
+            await forecasts.add_batch(
+                symbol="DIS",
+                model_version_id=None,
+                model_kind="naive",
+                issued_at=datetime(2024, 3, 1, 22, tzinfo=UTC) + timedelta(days=day),
+                last_observed_date=origin,
+                last_close=100 + day,
+                steps=[
+                    ForecastStepRecord(
+                        step=step,
+                        target_date=origin + timedelta(days=step),
+                        point=100 + day + step / 10,
+                        lower_80=0,
+                        upper_80=1e6,
+                        lower_95=0,
+                        upper_95=1e6,
+                        naive=100 + day,
+                    )
+                    for step in (1, 2)
+                ],
+            )
+        # Closes known up to START + 5: next-day targets START+1 .. START+5 matured, not START+6.
+        matured = await forecasts.matured_unevaluated("DIS", START + timedelta(days=5))
+        await forecasts.record_actuals(
+            matured, {START + timedelta(days=n): 200.0 + n for n in range(1, 6)}
+        )
+
+    async with sessions() as session:
+        rows = await OverviewRepository(session).next_day_outcomes("DIS", limit=3)
+        everything = await OverviewRepository(session).next_day_outcomes("DIS", limit=100)
+        other = await OverviewRepository(session).next_day_outcomes("SPY", limit=100)
+
+    assert [row.target_date for row in rows] == [START + timedelta(days=n) for n in (3, 4, 5)]
+    assert all(row.step == 1 for row in everything) and len(everything) == 5
+    assert [row.actual for row in rows] == [203.0, 204.0, 205.0]
+    assert other == []

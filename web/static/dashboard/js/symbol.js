@@ -28,8 +28,6 @@ const symbol = document.body.dataset.symbol;
 const encoded = encodeURIComponent(symbol);
 const base = symbolPath(symbol);
 const CLOSES_SHOWN = 120;
-// Calendar days of forecast history fetched: the chart's window of closes, roughly.
-const HISTORY_DAYS = 180;
 const HISTORY_ROWS = 15;
 
 const state = {
@@ -43,8 +41,6 @@ const state = {
   jobs: [],
 };
 const chart = createForecastChart(document.getElementById("chart"));
-
-const isoDay = (time) => new Date(time).toISOString().slice(0, 10);
 
 /** A read that may legitimately be missing (404): resolves to `fallback` then. */
 async function optional(url, fallback) {
@@ -70,8 +66,9 @@ const loaders = {
     });
   },
   async history() {
-    const from = isoDay(Date.now() - HISTORY_DAYS * 86_400_000);
-    state.history = (await optional(`${base}/forecasts?from=${from}&limit=5000`, () => ({ forecasts: [] }))).forecasts;
+    // Next-day forecasts with their outcome only: the full history (every step) is much larger.
+    const url = `/ui/data/symbols/${encoded}/next-day-outcomes?count=${CLOSES_SHOWN}`;
+    state.history = (await optional(url, () => ({ forecasts: [] }))).forecasts;
   },
   async accuracy() {
     state.accuracy = await optional(`${base}/accuracy`, () => null);
@@ -136,12 +133,8 @@ function renderSummary() {
   );
 }
 
-function pastForecasts() {
-  return state.history.filter((record) => record.step === 1 && typeof record.actual === "number");
-}
-
 function renderChart() {
-  chart.update({ symbol, closes: state.closes, forecast: state.forecast, past: pastForecasts() });
+  chart.update({ symbol, closes: state.closes, forecast: state.forecast, past: state.history });
   const forecast = state.forecast;
   const body = document.querySelector("#forecast-table tbody");
   if (!forecast) {
@@ -196,7 +189,7 @@ function renderAccuracy() {
       accuracyRows(report.recent, `last ${report.recent_days} days`),
     );
   }
-  const evaluated = pastForecasts().slice(-HISTORY_ROWS).reverse();
+  const evaluated = state.history.slice(-HISTORY_ROWS).reverse();
   const history = document.querySelector("#history-table tbody");
   if (!evaluated.length) {
     fill(history, emptyRow(7, "No next-day forecast has been checked against an actual close yet."));
