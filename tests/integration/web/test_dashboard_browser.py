@@ -344,18 +344,21 @@ def server(database_url: str, seeded: Seeded, tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
+        answer = "nothing"
         while True:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"python -m web exited:\n{(tmp_path / 'server.log').read_text()}"
                 )
             try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                ready = httpx.get(f"{base}/ready", timeout=1)
+                if ready.status_code == 200:
                     break
+                answer = ready.text
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("python -m web did not become ready in 60 s")
+                raise RuntimeError(f"python -m web not ready in 60 s; /ready said {answer}")
             time.sleep(0.2)
         yield base
     finally:

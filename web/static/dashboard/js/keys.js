@@ -63,12 +63,17 @@ export function askForKey(reason = "") {
   });
 }
 
-/** Wire the header's "API key" button. */
-export function setupKeyButton() {
+/**
+ * Wire the header's "API key" button; `onChange` runs after a key was entered or forgotten
+ * there (the page refetches: reads may need the key too).
+ */
+export function setupKeyButton(onChange = () => {}) {
   const { button } = parts();
   refreshButton();
-  button?.addEventListener("click", () => {
-    askForKey();
+  button?.addEventListener("click", async () => {
+    const before = storedKey();
+    await askForKey();
+    if (storedKey() !== before) onChange();
   });
 }
 

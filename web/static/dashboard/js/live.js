@@ -25,26 +25,36 @@ function setState(state) {
   indicator.title = state === "live" ? "Updates arrive as they happen" : LABELS[state];
 }
 
-/** Briefly mark the indicator when an update was applied (and say when it was). */
+/**
+ * Briefly show what was just updated next to the indicator. Visual only: screen readers hear it
+ * from the page's announcer, and the indicator's own (status) text is left to the stream state.
+ */
 export function flashUpdate(text) {
   const indicator = document.getElementById("live-status");
   if (!indicator) return;
-  indicator.classList.add("flash");
-  indicator.querySelector(".live-text").textContent = text;
+  let note = indicator.querySelector(".live-update");
+  if (!note) {
+    note = document.createElement("span");
+    note.className = "live-update";
+    note.setAttribute("aria-hidden", "true");
+    indicator.append(note);
+  }
+  note.textContent = `· ${text}`;
   window.clearTimeout(flashUpdate.timer);
   flashUpdate.timer = window.setTimeout(() => {
-    indicator.classList.remove("flash");
-    setState(indicator.dataset.state);
+    note.textContent = "";
   }, 4000);
 }
 
 /**
  * Subscribe to the event stream. `onEvent` receives each event once ({id, type, symbol,
- * payload, created_at}); `symbol` narrows the stream server-side.
+ * payload, created_at}); `symbol` narrows the stream server-side. `onOffline` is called each
+ * time the stream is refused or lost for good (reads need a key an EventSource cannot send, or
+ * the server is down), so the page can refetch instead of going stale.
  */
-export function followEvents({ onEvent, symbol = null, types = [] }) {
-  const seen = new Set();
+export function followEvents({ onEvent, onOffline = () => {}, symbol = null, types = [] }) {
   let source = null;
+  let lastId = null;
 
   const handle = (message) => {
     let event;
@@ -53,20 +63,26 @@ export function followEvents({ onEvent, symbol = null, types = [] }) {
     } catch {
       return; // not one of ours
     }
-    if (seen.has(event.id)) return;
-    seen.add(event.id);
-    if (seen.size > 2000) seen.clear();
+    // The server delivers in id order, replays included, so anything not newer was seen.
+    if (lastId !== null && event.id <= lastId) return;
+    lastId = event.id;
     onEvent(event);
   };
 
   const open = () => {
-    const query = symbol ? `?symbol=${encodeURIComponent(symbol)}` : "";
+    // The browser resumes a dropped stream with Last-Event-ID itself; a stream opened anew
+    // after it gave up resumes from the last event seen with ?after=.
+    const query = new URLSearchParams();
+    if (symbol) query.set("symbol", symbol);
+    if (lastId !== null) query.set("after", String(lastId));
     setState("connecting");
-    source = new EventSource(`/events${query}`);
+    const search = query.toString();
+    source = new EventSource(search ? `/events?${search}` : "/events");
     source.addEventListener("open", () => setState("live"));
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) {
         setState("offline");
+        onOffline();
         window.setTimeout(open, RETRY_AFTER_CLOSE_MS);
       } else {
         setState("reconnecting");

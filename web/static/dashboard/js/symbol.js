@@ -355,10 +355,12 @@ async function retrain(event) {
   }
 }
 
-setupKeyButton();
+const refreshAll = () => refresh(Object.keys(loaders));
+
+setupKeyButton(refreshAll);
 document.getElementById("retrain-form").addEventListener("submit", retrain);
-refresh(Object.keys(loaders)).then(() => performance.mark("symbol-rendered"));
-followEvents({ onEvent, symbol, types: eventTypes() });
+refreshAll().then(() => performance.mark("symbol-rendered"));
+followEvents({ onEvent, onOffline: refreshAll, symbol, types: eventTypes() });
 window.setInterval(() => {
   for (const element of document.querySelectorAll("time[data-age]")) element.textContent = formatAge(element.dataset.age);
 }, 30_000);

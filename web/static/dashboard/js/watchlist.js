@@ -151,7 +151,8 @@ async function load() {
     try {
       render(await getJSON("/ui/data/watchlist"));
     } catch (error) {
-      setStatus("watchlist-status", `The watchlist could not be loaded: ${error.message}`, "error");
+      const hint = error instanceof ApiError && error.status === 401 ? " Set it with the API key button." : "";
+      setStatus("watchlist-status", `The watchlist could not be loaded: ${error.message}${hint}`, "error");
     } finally {
       loading = null;
       if (again) {
@@ -241,12 +242,12 @@ function refreshAges() {
   }
 }
 
-setupKeyButton();
+setupKeyButton(load);
 document.getElementById("add-form").addEventListener("submit", addSymbol);
 table.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-remove]");
   if (button) removeSymbol(button.dataset.remove, button);
 });
 load();
-followEvents({ onEvent, types: eventTypes() });
+followEvents({ onEvent, onOffline: load, types: eventTypes() });
 window.setInterval(refreshAges, AGE_REFRESH_MS);
