@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -324,9 +325,9 @@ def seeded(database_url: str) -> Seeded:
     return _run(_seed(database_url))
 
 
-@pytest.fixture
-def server(database_url: str, seeded: Seeded, tmp_path: Path) -> Iterator[str]:
-    """``python -m web`` on the seeded database; yields its base URL."""
+@contextmanager
+def _serve(database_url: str, tmp_path: Path, **settings: str) -> Iterator[str]:
+    """``python -m web`` on ``database_url`` with extra ``STOCKCAST_*`` settings; yields its URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -336,39 +337,49 @@ def server(database_url: str, seeded: Seeded, tmp_path: Path) -> Iterator[str]:
         "STOCKCAST_SOURCE": "sample",
         "STOCKCAST_DATA_DIR": str(tmp_path / "data"),
         "STOCKCAST_LOG_LEVEL": "WARNING",
+        **settings,
     }
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web"], env=env, cwd=tmp_path, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        answer = "nothing"
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"python -m web exited:\n{(tmp_path / 'server.log').read_text()}"
-                )
-            try:
-                ready = httpx.get(f"{base}/ready", timeout=1)
-                if ready.status_code == 200:
-                    break
-                answer = ready.text
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"python -m web not ready in 60 s; /ready said {answer}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
+    log_path = tmp_path / f"server-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "web"], env=env, cwd=tmp_path, stdout=log, stderr=log
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            _wait_ready(process, base, log_path)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    answer = "nothing"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"python -m web exited:\n{log_path.read_text()}")
+        try:
+            ready = httpx.get(f"{base}/ready", timeout=1)
+            if ready.status_code == 200:
+                return
+            answer = ready.text
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"python -m web not ready in 60 s; /ready said {answer}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def server(database_url: str, seeded: Seeded, tmp_path: Path) -> Iterator[str]:
+    """``python -m web`` on the seeded database; yields its base URL."""
+    with _serve(database_url, tmp_path) as base:
+        yield base
 
 
 # --------------------------------------------------------------------------- helpers
@@ -613,3 +624,33 @@ def test_dashboard_end_to_end(
     summary = SCREENSHOTS / f"first-load-{backend}.json"
     summary.write_text(json.dumps(loads, indent=2))
     request.node.user_properties.append(("first_load", first_load))
+
+
+# The page logic under test here is the browser's (a refused read, the key dialog, a refetch);
+# the database behind it is exercised on both backends by the test above, so SQLite suffices.
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_dashboard_when_reads_need_a_key(
+    database_url: str, seeded: Seeded, tmp_path: Path, chromium: Any
+) -> None:
+    expect = playwright_sync.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+    with _serve(database_url, tmp_path, STOCKCAST_REQUIRE_KEY_FOR_READS="true") as base:
+        context = chromium.new_context(viewport=DESKTOP, locale="en-US")
+        page = context.new_page()
+        page.goto(f"{base}/")
+        status = page.locator("#watchlist-status")
+        expect(status).to_contain_text("this endpoint needs an API key in the X-API-Key header")
+        expect(status).to_have_attribute("role", "alert")
+        # An EventSource cannot send the key: the stream is refused and the page says so.
+        expect(page.locator("#live-status")).to_have_attribute("data-state", "offline")
+        expect(page.locator("#live-status")).to_contain_text("not updating")
+        expect(page.locator("tr[data-symbol]")).to_have_count(0)
+
+        page.get_by_role("button", name="API key").click()
+        dialog = page.get_by_role("dialog", name="API key")
+        dialog.get_by_label("API key", exact=True).fill(API_KEY)
+        dialog.get_by_role("button", name="Use key").click()
+        expect(page.locator("tr[data-symbol]")).to_have_count(3)
+        expect(status).to_be_empty()
+        expect(page.get_by_role("button", name="API key (set for this tab)")).to_be_visible()
+        context.close()
