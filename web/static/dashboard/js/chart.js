@@ -49,7 +49,7 @@ function stepsWith(steps, lowerKey, upperKey) {
 }
 
 /** What the chart shows, in words: its text alternative. */
-export function describeChart({ symbol, closes, forecast }) {
+function describeChart({ symbol, closes, forecast }) {
   const parts = [];
   if (closes.length) {
     const first = closes[0];
@@ -119,7 +119,8 @@ function draw(container, data) {
 
   // The y axis: everything drawn must fit, the 95% band included.
   const values = closes.map((bar) => bar.close);
-  for (const step of steps) values.push(step.point, step.lower_95, step.upper_95, step.lower_80, step.upper_80);
+  for (const step of steps)
+    values.push(step.point, step.lower_95, step.upper_95, step.lower_80, step.upper_80);
   for (const record of shownPast) values.push(record.point, record.actual);
   if (forecast) values.push(forecast.last_close);
   const known = values.filter(finite);
@@ -150,7 +151,11 @@ function draw(container, data) {
     const ty = round(y(tick));
     grid.append(
       svg("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: ty, y2: ty }),
-      svg("text", { x: MARGIN.left - 8, y: ty, "text-anchor": "end", "dominant-baseline": "middle" }, formatPrice(tick)),
+      svg(
+        "text",
+        { x: MARGIN.left - 8, y: ty, "text-anchor": "end", "dominant-baseline": "middle" },
+        formatPrice(tick),
+      ),
     );
   }
   // Date labels at least X_LABEL_SPACING apart, wherever the days fall.
@@ -181,7 +186,11 @@ function draw(container, data) {
         y2: MARGIN.top + plotHeight,
         "aria-hidden": "true",
       }),
-      svg("text", { class: "region-label", x: round(origin[0]) + 6, y: MARGIN.top + 10, "aria-hidden": "true" }, "forecast"),
+      svg(
+        "text",
+        { class: "region-label", x: round(origin[0]) + 6, y: MARGIN.top + 10, "aria-hidden": "true" },
+        "forecast",
+      ),
     );
     for (const [level, lowerKey, upperKey] of [
       [95, "lower_95", "upper_95"],
@@ -240,7 +249,12 @@ function draw(container, data) {
       ...steps.map((step) => [x(step.target_date), y(step.point)]),
     ];
     root.append(
-      svg("path", { class: "line line-forecast", "data-series": "forecast", d: linePath(path), "aria-hidden": "true" }),
+      svg("path", {
+        class: "line line-forecast",
+        "data-series": "forecast",
+        d: linePath(path),
+        "aria-hidden": "true",
+      }),
     );
     const points = svg("g", { class: "forecast-points", "data-series": "forecast-points" });
     for (const step of steps) {
@@ -272,7 +286,10 @@ export function createForecastChart(container) {
     if (!current) return;
     if (!current.closes.length && !(current.forecast && current.forecast.steps.length)) {
       container.replaceChildren(
-        Object.assign(document.createElement("p"), { className: "chart-empty", textContent: describeChart(current) }),
+        Object.assign(document.createElement("p"), {
+          className: "chart-empty",
+          textContent: describeChart(current),
+        }),
       );
       return;
     }

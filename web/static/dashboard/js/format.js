@@ -12,7 +12,12 @@ const signed = new Intl.NumberFormat(undefined, {
 });
 const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 0 });
 // Trading days are calendar dates without a time zone: format them in UTC so they never shift.
-const day = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+const day = new Intl.DateTimeFormat(undefined, {
+  day: "numeric",
+  month: "short",
+  year: "numeric",
+  timeZone: "UTC",
+});
 const shortDay = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
 const moment = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
@@ -61,7 +66,9 @@ export function formatAge(iso, now = Date.now()) {
   let value = seconds;
   for (const [size, unit] of steps) {
     if (Math.abs(value) < size) {
-      return unit === "second" && Math.abs(value) < 45 ? "just now" : relative.format(Math.round(value), unit);
+      return unit === "second" && Math.abs(value) < 45
+        ? "just now"
+        : relative.format(Math.round(value), unit);
     }
     value /= size;
   }

@@ -29,12 +29,14 @@ function refreshButton() {
  * Open the dialog; resolves true when a key was entered (and stored), false otherwise.
  * `reason` is shown as an alert at the top (the server's message after a refusal).
  */
-export function askForKey(reason = "") {
+function askForKey(reason = "") {
   const { dialog, input, reason: reasonBox, state, forget } = parts();
   reasonBox.textContent = reason;
   reasonBox.hidden = !reason;
   const held = Boolean(storedKey());
-  state.textContent = held ? "A key is set for this tab; enter another to replace it." : "No key is set for this tab.";
+  state.textContent = held
+    ? "A key is set for this tab; enter another to replace it."
+    : "No key is set for this tab.";
   forget.hidden = !held;
   input.value = "";
   return new Promise((resolve) => {

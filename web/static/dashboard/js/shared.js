@@ -26,7 +26,7 @@ export const modelBadge = (status) => badge(status, MODEL_TONES[status] ?? "neut
  * Whether a backtest beat the naive forecast: MASE below 1 (or Theil's U2 below 1 when MASE is
  * unknown); null when neither is known.
  */
-export function beatsNaive(skill) {
+function beatsNaive(skill) {
   if (!skill) return null;
   if (typeof skill.mase === "number") return skill.mase < 1;
   if (typeof skill.theil_u2 === "number") return skill.theil_u2 < 1;

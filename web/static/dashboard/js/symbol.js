@@ -57,7 +57,9 @@ const loaders = {
     state.watched = await optional(base, () => null);
   },
   async closes() {
-    state.closes = (await optional(`/ui/data/symbols/${encoded}/closes?count=${CLOSES_SHOWN}`, () => ({ closes: [] }))).closes;
+    state.closes = (
+      await optional(`/ui/data/symbols/${encoded}/closes?count=${CLOSES_SHOWN}`, () => ({ closes: [] }))
+    ).closes;
   },
   async forecast() {
     state.forecast = await optional(`${base}/forecast`, (error) => {
@@ -121,13 +123,23 @@ function renderSummary() {
   );
   fill(
     "summary-issued",
-    h("time", { datetime: forecast.issued_at, title: formatMoment(forecast.issued_at), "data-age": forecast.issued_at }, formatAge(forecast.issued_at)),
+    h(
+      "time",
+      {
+        datetime: forecast.issued_at,
+        title: formatMoment(forecast.issued_at),
+        "data-age": forecast.issued_at,
+      },
+      formatAge(forecast.issued_at),
+    ),
     h("span", { class: "sub" }, `from the close of ${formatDay(forecast.last_observed_date)}`),
   );
   const model = forecast.model;
   fill(
     "summary-model",
-    model.version_id === null ? "naive baseline" : modelLabel({ id: model.version_id, kind: model.kind, model_name: model.model_name }),
+    model.version_id === null
+      ? "naive baseline"
+      : modelLabel({ id: model.version_id, kind: model.kind, model_name: model.model_name }),
     model.version_id !== null && h("span", { class: "sub" }, skillText(model.skill)),
     model.version_id !== null && skillBadge(model.skill),
   );
@@ -185,7 +197,10 @@ function renderAccuracy() {
   } else {
     fill(
       body,
-      accuracyRows(report.overall, `all (${formatDay(report.first_target_date)} – ${formatDay(report.last_target_date)})`),
+      accuracyRows(
+        report.overall,
+        `all (${formatDay(report.first_target_date)} – ${formatDay(report.last_target_date)})`,
+      ),
       accuracyRows(report.recent, `last ${report.recent_days} days`),
     );
   }
@@ -201,13 +216,35 @@ function renderAccuracy() {
       h(
         "tr",
         {},
-        h("th", { scope: "row" }, h("time", { datetime: record.target_date, title: formatDay(record.target_date) }, formatDay(record.target_date, { short: true }))),
+        h(
+          "th",
+          { scope: "row" },
+          h(
+            "time",
+            { datetime: record.target_date, title: formatDay(record.target_date) },
+            formatDay(record.target_date, { short: true }),
+          ),
+        ),
         h("td", { class: "num" }, formatPrice(record.point)),
         h("td", { class: "num" }, formatPrice(record.actual)),
         h("td", { class: "num" }, formatSigned(record.error)),
         h("td", { class: "num optional" }, formatSigned(record.naive_error)),
-        h("td", {}, record.within_80 === null ? MISSING : record.within_80 ? badge("inside", "good") : badge("outside", "bad")),
-        h("td", { class: "optional" }, record.model_version_id === null ? record.model_kind : `${record.model_kind} v${record.model_version_id}`),
+        h(
+          "td",
+          {},
+          record.within_80 === null
+            ? MISSING
+            : record.within_80
+              ? badge("inside", "good")
+              : badge("outside", "bad"),
+        ),
+        h(
+          "td",
+          { class: "optional" },
+          record.model_version_id === null
+            ? record.model_kind
+            : `${record.model_kind} v${record.model_version_id}`,
+        ),
       ),
     ),
   );
@@ -362,5 +399,6 @@ document.getElementById("retrain-form").addEventListener("submit", retrain);
 refreshAll().then(() => performance.mark("symbol-rendered"));
 followEvents({ onEvent, onOffline: refreshAll, symbol, types: eventTypes() });
 window.setInterval(() => {
-  for (const element of document.querySelectorAll("time[data-age]")) element.textContent = formatAge(element.dataset.age);
+  for (const element of document.querySelectorAll("time[data-age]"))
+    element.textContent = formatAge(element.dataset.age);
 }, 30_000);

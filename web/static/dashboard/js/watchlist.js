@@ -46,14 +46,12 @@ function ageElement(iso) {
 function forecastCells(entry) {
   const forecast = entry.forecast;
   if (!forecast) {
-    return [
-      cell({ class: "num" }, h("span", { class: "sub" }, "no forecast yet")),
-      cell({}, MISSING),
-    ];
+    return [cell({ class: "num" }, h("span", { class: "sub" }, "no forecast yet")), cell({}, MISSING)];
   }
   const next = forecast.next;
   return [
-    cell({ class: "num", "data-field": "forecast" },
+    cell(
+      { class: "num", "data-field": "forecast" },
       h("strong", { "data-field": "point" }, formatPrice(next.point)),
       h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80)}`),
       h("span", { class: "sub" }, `for ${formatDay(next.target_date)}`),
@@ -65,12 +63,14 @@ function forecastCells(entry) {
 function modelCell(entry) {
   const champion = entry.champion;
   if (!champion) {
-    return cell({ "data-field": "model" },
+    return cell(
+      { "data-field": "model" },
       badge("naive baseline"),
       h("span", { class: "sub" }, "no champion model yet"),
     );
   }
-  return cell({ "data-field": "model" },
+  return cell(
+    { "data-field": "model" },
     h("span", {}, modelLabel(champion)),
     " ",
     skillBadge(champion.skill),
@@ -81,7 +81,8 @@ function modelCell(entry) {
 function jobCell(entry) {
   const job = entry.last_job;
   if (!job) return cell({}, MISSING);
-  return cell({ "data-field": "job", title: job.error || null },
+  return cell(
+    { "data-field": "job", title: job.error || null },
     h("span", {}, `${job.kind} `),
     jobBadge(job.status),
     h("span", { class: "sub" }, ageElement(job.finished_at || job.started_at || job.created_at)),
@@ -99,14 +100,16 @@ function row(entry) {
       h("a", { class: "symbol-link", href: `/ui/symbols/${encodeURIComponent(entry.symbol)}` }, entry.symbol),
       h("span", { class: "sub" }, `${entry.horizon}-day horizon`),
     ),
-    cell({ class: "num", "data-field": "close" },
+    cell(
+      { class: "num", "data-field": "close" },
       close ? formatPrice(close.close) : MISSING,
       close && h("span", { class: "sub" }, formatDay(close.date)),
     ),
     ...forecastCells(entry),
     modelCell(entry),
     jobCell(entry),
-    cell({ class: "actions" },
+    cell(
+      { class: "actions" },
       h(
         "button",
         {
@@ -151,7 +154,8 @@ async function load() {
     try {
       render(await getJSON("/ui/data/watchlist"));
     } catch (error) {
-      const hint = error instanceof ApiError && error.status === 401 ? " Set it with the API key button." : "";
+      const hint =
+        error instanceof ApiError && error.status === 401 ? " Set it with the API key button." : "";
       setStatus("watchlist-status", `The watchlist could not be loaded: ${error.message}${hint}`, "error");
     } finally {
       loading = null;
