@@ -386,7 +386,7 @@ async function retrain(event) {
     );
     await refresh(["jobs"]);
   } catch (error) {
-    setStatus("retrain-status", error instanceof ApiError ? error.message : String(error), "error");
+    setStatus("retrain-status", `No retraining was queued: ${error.message}`, "error");
   } finally {
     button.disabled = false;
   }

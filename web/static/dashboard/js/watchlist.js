@@ -221,7 +221,7 @@ async function addSymbol(event) {
     highlight.add(added);
     await load();
   } catch (error) {
-    setStatus("add-status", error instanceof ApiError ? error.message : String(error), "error");
+    setStatus("add-status", `${symbol} was not added: ${error.message}`, "error");
   } finally {
     button.disabled = false;
   }
@@ -235,7 +235,7 @@ async function removeSymbol(symbol, button) {
     setStatus("add-status", `Stopped watching ${symbol}.`, "ok");
     await load();
   } catch (error) {
-    setStatus("add-status", error instanceof ApiError ? error.message : String(error), "error");
+    setStatus("add-status", `${symbol} is still watched: ${error.message}`, "error");
     button.disabled = false;
   }
 }
