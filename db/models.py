@@ -252,6 +252,11 @@ class JobRun(Base):
     __table_args__ = (
         Index("ix_job_runs_symbol_created_at", "symbol", "created_at"),
         Index("ix_job_runs_status", "status"),
+        # One job per schedule fire time. APScheduler adds a fired job and advances its schedule
+        # in two transactions; a node killed between them leaves the fire time to be fired again
+        # by the next node. The second job's row is refused here and the job is skipped.
+        # (On-demand jobs have no schedule_id, and NULLs never collide.)
+        Index("uq_job_runs_schedule_fire", "schedule_id", "scheduled_at", unique=True),
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from uuid import uuid4
 
@@ -26,6 +26,7 @@ from apscheduler import (
     JobAdded,
     JobReleased,
     SchedulerRole,
+    ScheduleUpdated,
     TaskDefaults,
 )
 from apscheduler.abc import EventBroker
@@ -45,7 +46,7 @@ from scheduler.tasks import JOB_EXECUTOR, configure_tasks
 
 logger = logging.getLogger(__name__)
 
-#: Task id of the synthetic ``JobAdded`` event that wakes the job loop when polling.
+#: Task (and schedule) id of the synthetic events that wake APScheduler's loops.
 POLL_TASK_ID: Final = "stockcast.poll"
 
 
@@ -166,8 +167,7 @@ class SchedulerDaemon:
                     "SQLite, single process" if config.is_sqlite else "PostgreSQL",
                 )
                 async with create_task_group() as group:
-                    if role is not SchedulerRole.scheduler:
-                        group.start_soon(self._poll_for_jobs, broker)
+                    group.start_soon(self._wake_periodically, broker, role)
                     task_status.started()
                     await self._stop_requested.wait()
                     group.cancel_scope.cancel()
@@ -177,15 +177,29 @@ class SchedulerDaemon:
             unregister_runtime(runtime)
         logger.info("scheduler node %s stopped", self._identity)
 
-    async def _poll_for_jobs(self, broker: EventBroker) -> None:
-        """Wake the job loop periodically: APScheduler's workers only wake on broker events, and
-        a job enqueued by another process on SQLite sends none this process can hear."""
+    async def _wake_periodically(self, broker: EventBroker, role: SchedulerRole) -> None:
+        """Wake APScheduler's loops every poll interval with synthetic local events.
+
+        Its loops sleep until a broker event arrives. Jobs enqueued by another process on SQLite
+        send none this process can hear; and the schedule loop ignores schedules still marked as
+        held by a node that died (``get_next_schedule_run_time`` skips every acquired schedule,
+        even with an expired lease), so without a nudge a survivor may never take them over.
+        """
         interval = self._config.effective_poll_interval
         while True:
             await anyio.sleep(interval)
-            await broker.publish_local(
-                JobAdded(job_id=uuid4(), task_id=POLL_TASK_ID, schedule_id=None)
-            )
+            if role is not SchedulerRole.scheduler:
+                await broker.publish_local(
+                    JobAdded(job_id=uuid4(), task_id=POLL_TASK_ID, schedule_id=None)
+                )
+            if role is not SchedulerRole.worker:
+                await broker.publish_local(
+                    ScheduleUpdated(
+                        schedule_id=POLL_TASK_ID,
+                        task_id=POLL_TASK_ID,
+                        next_fire_time=datetime.now(UTC),
+                    )
+                )
 
     async def _drain(self, scheduler: AsyncScheduler, runtime: WorkerRuntime) -> None:
         """Take no new jobs, give the running ones ``shutdown_timeout`` to finish, then stop.

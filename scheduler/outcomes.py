@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Final
 
 from apscheduler import JobAdded, JobOutcome, JobReleased
+from sqlalchemy.exc import IntegrityError
 
 from db.kinds import EventType, JobKind
 from db.models import JobStatus
@@ -65,6 +66,17 @@ def outcome_error(event: JobReleased) -> str:
     return "the job could not be read from the data store (deserialization failed)"
 
 
+async def _running_elsewhere(jobs: JobRepository, job_id: str, dead_node: str) -> bool:
+    """Whether another node already took over a job announced as abandoned by ``dead_node``.
+
+    APScheduler's clean-up reads expired leases without locking them, so it can announce (and
+    delete) a job that a live node re-acquired a moment earlier; that node is running it and will
+    record how it ends. Treating it as abandoned would run it a second time.
+    """
+    row = await jobs.get(job_id, refresh=True)
+    return row.status is JobStatus.RUNNING and row.worker not in (None, dead_node)
+
+
 class OutcomeRecorder:
     """Subscribed to the event broker by the daemon; every node hears every event.
 
@@ -82,15 +94,19 @@ class OutcomeRecorder:
         jobs = await self._runtime.scheduler.data_store.get_jobs([event.job_id])
         scheduled_at: datetime | None = jobs[0].scheduled_fire_time if jobs else None
         parameters = dict(jobs[0].kwargs) if jobs else {}
-        async with self._runtime.sessions.begin() as session:
-            await JobRepository(session).record_queued(
-                job_id=str(event.job_id),
-                kind=event.task_id,
-                symbol=symbol_of_schedule(event.schedule_id),
-                parameters=parameters,
-                schedule_id=event.schedule_id,
-                scheduled_at=scheduled_at,
-            )
+        try:
+            async with self._runtime.sessions.begin() as session:
+                await JobRepository(session).record_queued(
+                    job_id=str(event.job_id),
+                    kind=event.task_id,
+                    symbol=symbol_of_schedule(event.schedule_id),
+                    parameters=parameters,
+                    schedule_id=event.schedule_id,
+                    scheduled_at=scheduled_at,
+                )
+        except IntegrityError:
+            # A second job for the same fire time (see scheduler.runner): it will be skipped.
+            logger.warning("%s fired twice for %s", event.schedule_id, scheduled_at)
 
     async def on_job_released(self, event: JobReleased) -> None:
         if event.task_id not in KNOWN_KINDS or event.outcome is JobOutcome.success:
@@ -101,15 +117,23 @@ class OutcomeRecorder:
         error = outcome_error(event)
         job_id = str(event.job_id)
         kind = JobKind(event.task_id)
+        try:
+            async with self._runtime.sessions.begin() as session:
+                await JobRepository(session).record_queued(
+                    job_id=job_id,
+                    kind=kind.value,
+                    symbol=symbol_of_schedule(event.schedule_id),
+                    schedule_id=event.schedule_id,
+                    scheduled_at=event.scheduled_start,
+                )
+        except IntegrityError:
+            return  # a duplicate fire that never ran: its original is recorded
         async with self._runtime.sessions.begin() as session:
             jobs = JobRepository(session)
-            await jobs.record_queued(
-                job_id=job_id,
-                kind=kind.value,
-                symbol=symbol_of_schedule(event.schedule_id),
-                schedule_id=event.schedule_id,
-                scheduled_at=event.scheduled_start,
-            )
+            if event.outcome is JobOutcome.abandoned and await _running_elsewhere(
+                jobs, job_id, event.scheduler_id
+            ):
+                return
             changed = await jobs.finish(job_id, status=status, error=error)
             if not changed:
                 return

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import anyio
 from apscheduler import Job, current_job
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from db.kinds import EventType, JobKind
 from db.models import JobStatus
@@ -109,16 +109,25 @@ async def _run_tracked(
             normalized = normalize_symbol(symbol)
         except InvalidSymbolError as exc:
             invalid = exc
-    async with runtime.sessions.begin() as session:
-        await JobRepository(session).mark_running(
-            job_id=job_id,
-            kind=kind.value,
-            symbol=normalized,
-            worker=runtime.identity,
-            parameters=parameters,
-            schedule_id=job.schedule_id,
-            scheduled_at=job.scheduled_fire_time,
-        )
+    try:
+        async with runtime.sessions.begin() as session:
+            await JobRepository(session).mark_running(
+                job_id=job_id,
+                kind=kind.value,
+                symbol=normalized,
+                worker=runtime.identity,
+                parameters=parameters,
+                schedule_id=job.schedule_id,
+                scheduled_at=job.scheduled_fire_time,
+            )
+    except IntegrityError:
+        if job.schedule_id is None:
+            raise
+        # job_runs holds one job per schedule fire time: this fire was already queued as another
+        # job (a node died between adding it and advancing the schedule), which runs instead.
+        fired = job.scheduled_fire_time.isoformat() if job.scheduled_fire_time else "?"
+        logger.warning("skipping job %s: %s already fired for %s", job_id, job.schedule_id, fired)
+        return {"skipped": f"duplicate fire of {job.schedule_id} at {fired}"}
     if invalid is not None:
         error = describe_error(invalid)
         await _record_failure(runtime, job_id, kind, None, error, attempts=1)
