@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,6 +16,7 @@ from apscheduler.eventbrokers.local import LocalEventBroker
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.engine import create_async_db_engine, create_session_factory
 from db.jobstore import create_data_store, create_event_broker
 from db.kinds import EventType, JobKind
 from db.models import Event, JobRun
@@ -206,3 +208,24 @@ def harness(
         prices_dir=prices_dir,
         shared_prices_dir=shared_prices_dir,
     )
+
+
+@pytest.fixture
+async def sqlite_harness(
+    tmp_path: Path, sqlite_template: Path, prices_dir: Path, shared_prices_dir: Path
+) -> AsyncIterator[SchedulerHarness]:
+    """A harness on SQLite only, for what is about processes and signals, not the backend."""
+    database = tmp_path / "single.db"
+    shutil.copyfile(sqlite_template, database)
+    url = f"sqlite:///{database}"
+    engine = create_async_db_engine(url)
+    try:
+        yield SchedulerHarness(
+            database_url=url,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            prices_dir=prices_dir,
+            shared_prices_dir=shared_prices_dir,
+        )
+    finally:
+        await engine.dispose()
