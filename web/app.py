@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.static_files import create_static_files_router
 
-from web.auth import STATE_KEY, ApiKeyChecker
+from web.auth import STATE_KEY, ApiKeyChecker, require_api_key
 from web.config import WebConfig
 from web.controllers.dashboard import DashboardPlugin
 from web.controllers.events import EventsController
@@ -40,17 +40,28 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
     # Per app, not per class: the limit is configuration. Keyed by client address; its store is
     # the app's own in-memory one (a limit per API process).
     on_demand_limit = RateLimitConfig(rate_limit=("minute", config.rate_limit_per_minute))
+    # Write handlers carry the key guard themselves; reads get it here, only when configured. A
+    # guard costs every request it applies to (Litestar copies the handler for each call), so
+    # open reads - the cached forecast above all - do not pay for one.
+    read_guards = [require_api_key] if config.require_key_for_reads else []
     return Litestar(
         route_handlers=[
             HealthController,
-            SymbolsController,
-            ForecastsController,
-            JobsController,
-            ModelsController,
-            EventsController,
-            MetricsController,
             Router(
                 path="/",
+                guards=read_guards,
+                route_handlers=[
+                    SymbolsController,
+                    ForecastsController,
+                    JobsController,
+                    ModelsController,
+                    EventsController,
+                    MetricsController,
+                ],
+            ),
+            Router(
+                path="/",
+                guards=read_guards,
                 route_handlers=[OnDemandController],
                 middleware=[on_demand_limit.middleware],
             ),
@@ -68,5 +79,9 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
                 )
             }
         ),
-        openapi_config=openapi_config(title=config.title, version=config.version),
+        openapi_config=openapi_config(
+            title=config.title,
+            version=config.version,
+            keys_for_reads=config.require_key_for_reads,
+        ),
     )

@@ -56,8 +56,14 @@ class ApiKeyChecker:
             raise MissingApiKeyError(configured=True, supplied=True)
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Litestar guard on every resource controller (not on ``/health``, ``/ready``, ``/schema``)."""
+async def require_api_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Litestar guard on every resource controller (not on ``/health``, ``/ready``, ``/schema``).
+
+    A coroutine on purpose: Litestar runs a synchronous guard in a worker thread, and that hop
+    alone would cost the cached forecast read most of its speed.
+    """
     checker: ApiKeyChecker = connection.app.state[STATE_KEY]
     checker.check(
         connection.headers.get(API_KEY_HEADER),

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class CachedResponse:
-    """An encoded JSON body with its strong ETag."""
+    """An encoded JSON body with its strong ETag, and the raw ASGI headers of the 200 and 304
+    answers, encoded once when the entry is stored rather than on every read."""
 
     body: bytes
     etag: str
     stored_at: float
+    ok_headers: tuple[tuple[bytes, bytes], ...]
+    not_modified_headers: tuple[tuple[bytes, bytes], ...]
 
     def matches(self, if_none_match: str | None) -> bool:
         """Whether an ``If-None-Match`` header names this entity (weak comparison, RFC 9110)."""
@@ -51,8 +54,15 @@ def etag_for(body: bytes) -> str:
 class ForecastCache:
     """Encoded latest forecasts by symbol, invalidated by events, bounded by a TTL."""
 
-    def __init__(self, *, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        ttl_s: float,
+        cache_control: str = "no-cache",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl = ttl_s
+        self.cache_control = cache_control
         self._clock = clock
         self._entries: dict[str, CachedResponse] = {}
         self._generations: dict[str, int] = {}
@@ -74,7 +84,19 @@ class ForecastCache:
     def put(self, symbol: str, body: bytes, *, generation: int) -> CachedResponse:
         """Cache ``body`` unless ``symbol`` was invalidated since ``generation`` was read; the
         response is returned either way (it is still the right answer for this request)."""
-        entry = CachedResponse(body=body, etag=etag_for(body), stored_at=self._clock())
+        etag = etag_for(body)
+        validators = ((b"etag", etag.encode()), (b"cache-control", self.cache_control.encode()))
+        entry = CachedResponse(
+            body=body,
+            etag=etag,
+            stored_at=self._clock(),
+            ok_headers=(
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *validators,
+            ),
+            not_modified_headers=validators,
+        )
         if self._generations.get(symbol, 0) == generation:
             self._entries[symbol] = entry
         return entry

@@ -46,6 +46,11 @@ def provide_forecasts(state: State) -> ForecastService:
     return _resources(state).forecasts
 
 
+def forecast_service(state: State) -> ForecastService:
+    """For the hot path, which reads it from the state itself (no dependency resolution)."""
+    return _resources(state).forecasts
+
+
 def provide_accuracy(state: State) -> AccuracyService:
     return AccuracyService(_resources(state).sessions)
 

@@ -43,13 +43,15 @@ _TAGS = [
 ]
 
 
-def openapi_config(*, title: str, version: str) -> OpenAPIConfig:
+def openapi_config(*, title: str, version: str, keys_for_reads: bool = False) -> OpenAPIConfig:
+    """``keys_for_reads``: document the key as needed everywhere, not only on writes."""
     return OpenAPIConfig(
         title=title,
         version=version,
         description=_DESCRIPTION,
         path="/schema",
         tags=_TAGS,
+        security=[{SECURITY_SCHEME: []}] if keys_for_reads else None,
         components=Components(
             security_schemes={
                 SECURITY_SCHEME: SecurityScheme(

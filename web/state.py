@@ -72,7 +72,14 @@ def api_lifespan(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_async_db_engine(config.database_url)
         sessions = create_session_factory(engine)
-        cache = ForecastCache(ttl_s=config.forecast_cache_ttl_s)
+        cache = ForecastCache(
+            ttl_s=config.forecast_cache_ttl_s,
+            # Shared caches may keep a forecast only when reads need no key.
+            cache_control=(
+                f"{'private' if config.require_key_for_reads else 'public'}, "
+                f"max-age={config.forecast_max_age_s}"
+            ),
+        )
         hub = EventHub(
             sessions,
             poll_interval_s=config.event_poll_interval_s,
@@ -91,12 +98,7 @@ def api_lifespan(
             engine=engine,
             sessions=sessions,
             cache=cache,
-            forecasts=ForecastService(
-                sessions,
-                cache,
-                max_age_s=config.forecast_max_age_s,
-                private=config.require_key_for_reads,
-            ),
+            forecasts=ForecastService(sessions, cache),
             events=hub,
             queue=queue,
             models=ModelCache(config.model_cache_size),

@@ -21,7 +21,6 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from db.kinds import EventType
 from forecasting.symbols import normalize_symbol
-from web.auth import require_api_key
 from web.dependencies import provide_resources, provider
 from web.errors import InvalidRequestError
 from web.events import StreamClosedError, replay
@@ -37,7 +36,6 @@ _ENCODER = msgspec.json.Encoder()
 
 class EventsController(Controller):
     tags = ["events"]  # noqa: RUF012 - Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012
     dependencies = {"resources": provider(provide_resources)}  # noqa: RUF012
 
     @get(

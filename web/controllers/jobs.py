@@ -11,7 +11,6 @@ from litestar.params import PathParameter, QueryParameter
 from db.kinds import JobKind
 from db.models import JobStatus
 from forecasting.symbols import normalize_symbol
-from web.auth import require_api_key
 from web.controllers.params import Limit, Offset
 from web.dependencies import provide_jobs, provider
 from web.schemas.fields import SYMBOL_INPUT_PATTERN
@@ -33,7 +32,6 @@ JobId = Annotated[
 class JobsController(Controller):
     path = "/jobs"
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012
     dependencies = {"jobs": provider(provide_jobs)}  # noqa: RUF012
 
     @get(

@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.base import utcnow
 from db.repositories import ForecastRepository, JobRepository
-from web.auth import require_api_key
 from web.dependencies import provide_resources, provider
 from web.schemas.problems import problem_responses
 from web.state import AppResources
@@ -23,7 +22,6 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 class MetricsController(Controller):
     tags = ["operations"]  # noqa: RUF012 - Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012
     dependencies = {"resources": provider(provide_resources)}  # noqa: RUF012
 
     @get(

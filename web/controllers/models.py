@@ -10,7 +10,6 @@ from litestar.params import PathParameter, QueryParameter
 
 from db.models import ModelStatus
 from forecasting.symbols import normalize_symbol
-from web.auth import require_api_key
 from web.controllers.params import Limit, Offset
 from web.dependencies import provide_models, provider
 from web.schemas.fields import SYMBOL_INPUT_PATTERN
@@ -22,7 +21,6 @@ from web.services.models import ModelService
 class ModelsController(Controller):
     path = "/models"
     tags = ["models"]  # noqa: RUF012 - Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012
     dependencies = {"models": provider(provide_models)}  # noqa: RUF012
 
     @get(

@@ -57,7 +57,6 @@ _PREDICT_EXAMPLES = [
 
 class OnDemandController(Controller):
     tags = ["on-demand"]  # noqa: RUF012 - Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012
     dependencies = {  # noqa: RUF012
         "training": provider(provide_training),
         "prediction": provider(provide_prediction),
@@ -76,6 +75,7 @@ class OnDemandController(Controller):
         ),
         status_code=HTTP_202_ACCEPTED,
         security=KEY_REQUIRED,
+        guards=[require_api_key],
         responses=problem_responses(*WRITE_ERRORS, 429),
     )
     async def train(
@@ -100,6 +100,7 @@ class OnDemandController(Controller):
         ),
         status_code=HTTP_200_OK,
         security=KEY_REQUIRED,
+        guards=[require_api_key],
         responses=problem_responses(*WRITE_ERRORS, 404, 409, 429),
     )
     async def predict(

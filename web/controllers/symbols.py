@@ -29,7 +29,6 @@ _CREATE_EXAMPLES = [
 class SymbolsController(Controller):
     path = "/symbols"
     tags = ["watchlist"]  # noqa: RUF012 - Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012
     dependencies = {"watchlist": provider(provide_watchlist)}  # noqa: RUF012
 
     @post(
@@ -42,6 +41,7 @@ class SymbolsController(Controller):
         ),
         status_code=HTTP_201_CREATED,
         security=KEY_REQUIRED,
+        guards=[require_api_key],
         responses=problem_responses(*WRITE_ERRORS, 409),
     )
     async def register(
@@ -92,6 +92,7 @@ class SymbolsController(Controller):
             "cadence enqueues `sync_schedules`."
         ),
         security=KEY_REQUIRED,
+        guards=[require_api_key],
         responses=problem_responses(*WRITE_ERRORS, 404),
     )
     async def update_symbol(
@@ -115,6 +116,7 @@ class SymbolsController(Controller):
         ),
         status_code=HTTP_200_OK,
         security=KEY_REQUIRED,
+        guards=[require_api_key],
         responses=problem_responses(*WRITE_ERRORS, 404),
     )
     async def remove_symbol(

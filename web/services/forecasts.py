@@ -32,18 +32,9 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class ForecastService:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        cache: ForecastCache,
-        *,
-        max_age_s: int = 60,
-        private: bool = False,
-    ) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache: ForecastCache) -> None:
         self._sessions = sessions
         self._cache = cache
-        #: Shared caches may keep a forecast only when reads need no key.
-        self.cache_control = f"{'private' if private else 'public'}, max-age={max_age_s}"
         self._fills: dict[str, asyncio.Future[CachedResponse]] = {}
 
     async def latest_response(self, symbol: str) -> CachedResponse:

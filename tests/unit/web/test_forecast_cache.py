@@ -30,6 +30,21 @@ def test_if_none_match_uses_weak_comparison_and_lists() -> None:
     assert not entry.matches("")
 
 
+def test_entries_carry_their_encoded_headers() -> None:
+    entry = ForecastCache(ttl_s=60, cache_control="public, max-age=60").put(
+        "DIS", b'{"a":1}', generation=0
+    )
+    headers = dict(entry.ok_headers)
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"content-length"] == b"7"
+    assert headers[b"etag"] == entry.etag.encode()
+    assert headers[b"cache-control"] == b"public, max-age=60"
+    assert dict(entry.not_modified_headers) == {
+        b"etag": entry.etag.encode(),
+        b"cache-control": b"public, max-age=60",
+    }
+
+
 def test_hit_after_put_and_miss_after_invalidation() -> None:
     cache = ForecastCache(ttl_s=60)
     assert cache.get("DIS") is None
