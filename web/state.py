@@ -101,7 +101,7 @@ def api_lifespan(
             forecasts=ForecastService(sessions, cache),
             events=hub,
             queue=queue,
-            models=ModelCache(config.model_cache_size),
+            models=ModelCache(config.model_cache_size, threads=config.inference_threads),
             prices=PriceRefresher(
                 sessions,
                 source_spec=config.source,

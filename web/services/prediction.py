@@ -48,8 +48,9 @@ class ModelCache:
     requests for a version that is not loaded yet wait for one load instead of each doing it.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, threads: int = 1) -> None:
         self._capacity = capacity
+        self._threads = threads
         self._entries: OrderedDict[int, LSTMPredictor] = OrderedDict()
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -69,7 +70,7 @@ class ModelCache:
             if predictor is not None:
                 return predictor, True
             artifact = await load()
-            predictor = await anyio.to_thread.run_sync(_build_predictor, artifact)
+            predictor = await anyio.to_thread.run_sync(_build_predictor, artifact, self._threads)
             self._entries[version_id] = predictor
             while len(self._entries) > self._capacity:
                 evicted, _ = self._entries.popitem(last=False)
@@ -83,9 +84,14 @@ class ModelCache:
         return predictor
 
 
-def _build_predictor(artifact: ModelArtifact) -> LSTMPredictor:
+def _build_predictor(artifact: ModelArtifact, threads: int) -> LSTMPredictor:
+    import torch
+
     from forecasting.predictor import LSTMPredictor
 
+    # Process-wide, which is what the API process wants (see WebConfig.inference_threads).
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return LSTMPredictor.from_artifact(artifact)
 
 

@@ -27,6 +27,7 @@ def test_defaults_are_valid() -> None:
         ("default_lookback", 4),
         ("forecast_max_age_s", -1),
         ("model_cache_size", 0),
+        ("inference_threads", 0),
         ("event_poll_interval_s", 0),
         ("sse_heartbeat_s", float("inf")),
         ("source_timeout_s", -2.0),
@@ -38,3 +39,14 @@ def test_defaults_are_valid() -> None:
 def test_out_of_range_values_are_refused(field: str, value: Any) -> None:
     with pytest.raises(InvalidWebConfigError, match=field):
         _config(**{field: value})
+
+
+def test_the_cli_links_models_to_an_mlflow_server_only() -> None:
+    from stockcast.commands.service import web_config
+    from stockcast.settings import Settings
+
+    base = {"STOCKCAST_DATABASE_URL": "sqlite:////tmp/x.db", "STOCKCAST_SOURCE": "sample"}
+    remote = Settings.from_env({**base, "STOCKCAST_MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+    local = Settings.from_env(base)
+    assert web_config(remote).mlflow_ui_url == "http://mlflow:5000"
+    assert web_config(local).mlflow_ui_url is None
