@@ -53,14 +53,17 @@ class PriceRefresher:
         source_spec: str,
         timeout_s: float,
         cooldown_s: float,
+        source: PriceSource | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``source``: a ready source instead of the one ``source_spec`` names (built on first
+        use otherwise); tests hand in one that stands in for an unreachable Yahoo."""
         self._sessions = sessions
         self._source_spec = source_spec
         self._timeout = timeout_s
         self._cooldown = cooldown_s
         self._clock = clock
-        self._source: PriceSource | None = None
+        self._source: PriceSource | None = source
         self._last_attempt: dict[str, float] = {}
 
     async def load(
