@@ -7,6 +7,11 @@ The tailer therefore delivers strictly in id order and, when it sees a hole, wai
 for ``gap_grace_s`` (the other transaction is usually milliseconds from committing); a hole that
 stays empty that long was a rolled-back insert and is skipped. Listeners hear about every event as
 soon as it is visible, holes or not: invalidating a cache early is harmless.
+
+The tailer starts at the newest id when the process starts (history is for replays, not for the
+listeners). An event whose transaction commits more than ``gap_grace_s`` after a later one is
+stored but not streamed live; a client still gets it by replaying with ``after``, and the cache's
+time-to-live covers a missed invalidation.
 """
 
 from __future__ import annotations
