@@ -1,18 +1,21 @@
 """Training cost of the Lightning path against a plain PyTorch loop on the same network, data,
 batch size and epochs, plus single-forecast latency through ``forecasting.predictor``.
 
-    .venv/bin/python bench/train.py [--symbol SPY] [--epochs 5] [--rounds 2] [--prices DIR]
+    .venv/bin/python bench/train.py [--symbol SPY] [--epochs 5] [--rounds 2] [--threads N]
 
 Each measurement runs in a fresh child process so its peak RSS is its own. Prints seconds per
 epoch (median over epochs and rounds), peak RSS, the overhead ratio, and the median latency of
 200 single forecasts (``LSTMPredictor.predict``: features, network, calendar dates) and of the
-network step alone (``predict_log_returns`` for one origin).
+network step alone (``predict_log_returns`` for one origin), with one torch thread as
+``forecasting.predictor.limit_inference_threads`` sets it in the API. Both training paths use
+``--threads`` intra-op threads (default: what training picks, ``default_train_threads()``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -30,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="torch threads for both training paths")
     parser.add_argument("--child", choices=("lightning", "plain"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -41,7 +45,11 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     bars = read_bars_csv(str(args.prices / f"{args.symbol}.csv"))
     # patience = epochs: every epoch runs, so both paths do the same work.
     train = TrainConfig(
-        epochs=args.epochs, patience=args.epochs, accelerator="cpu", max_history=None
+        epochs=args.epochs,
+        patience=args.epochs,
+        accelerator="cpu",
+        max_history=None,
+        num_threads=args.threads,
     )
     return bars, ModelConfig(), train
 
@@ -53,7 +61,7 @@ def _peak_rss_mb() -> float:
 def run_lightning(args: argparse.Namespace) -> dict[str, Any]:
     from forecasting.callbacks import EpochLosses
     from forecasting.model import LSTMForecaster
-    from forecasting.predictor import LSTMPredictor
+    from forecasting.predictor import LSTMPredictor, limit_inference_threads
 
     bars, model_config, train_config = _setup(args)
     stamps: list[float] = []
@@ -68,6 +76,7 @@ def run_lightning(args: argparse.Namespace) -> dict[str, Any]:
     summary = model.summary
     assert summary is not None
     predictor = LSTMPredictor.from_artifact(model.to_artifact())
+    limit_inference_threads(1)
     predictor.predict(bars)  # warm the calendar cache and the network
     forecast_ms = []
     for _ in range(200):
@@ -98,10 +107,12 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
+    from forecasting.model import default_train_threads
     from forecasting.network import LSTMNetwork, NetworkSpec
     from forecasting.windowing import prepare_training_windows
 
     bars, config, train = _setup(args)
+    torch.set_num_threads(train.num_threads or default_train_threads())
     windows = prepare_training_windows(bars, config, val_fraction=train.val_fraction)
     torch.manual_seed(train.seed)
     network = LSTMNetwork(
@@ -153,6 +164,7 @@ def _child(args: argparse.Namespace, path: str) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--child", path, "--symbol", args.symbol,
         "--prices", str(args.prices), "--epochs", str(args.epochs),
+        *(["--threads", str(args.threads)] if args.threads else []),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -165,8 +177,10 @@ def main() -> None:
         runner = run_lightning if args.child == "lightning" else run_plain
         print(json.dumps(runner(args)))
         return
-    import torch
+    from forecasting.model import default_train_threads
 
+    threads = args.threads or default_train_threads()
+    load_before = os.getloadavg()[0]
     runs: dict[str, list[dict[str, Any]]] = {"lightning": [], "plain": []}
     for round_index in range(args.rounds):
         # Alternate the order so drift in machine load hits both paths alike.
@@ -183,7 +197,8 @@ def main() -> None:
         f"{args.symbol}: {first['rows']} rows, {first['train_windows']} training and "
         f"{first['val_windows']} validation windows; ModelConfig() defaults (hidden 64, 2 layers, "
         f"lookback 60, horizon 5), batch 64, {args.epochs} epochs x {args.rounds} rounds, CPU, "
-        f"torch threads {torch.get_num_threads()}"
+        f"{threads} torch thread(s) for training, 1-min load {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
     )
     print(f"{'path':<12}{'s/epoch (median)':>18}{'peak RSS MB':>14}")
     for path in ("lightning", "plain"):

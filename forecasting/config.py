@@ -117,8 +117,8 @@ class TrainConfig:
 
     ``max_history`` keeps only the most recent rows (2520 ≈ 10 years): older regimes mostly add
     training time. The last ``val_fraction`` of the windows is held out for early stopping and for
-    the conformal calibration of the intervals. ``num_threads`` caps torch's intra-op threads
-    while fitting (None keeps torch's default, one per core).
+    the conformal calibration of the intervals. ``num_threads`` sets torch's intra-op threads
+    while fitting; None picks :func:`forecasting.model.default_train_threads` (half the CPUs).
     """
 
     epochs: int = 30

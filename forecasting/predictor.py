@@ -31,6 +31,15 @@ from forecasting.windowing import (
 )
 
 
+def limit_inference_threads(threads: int = 1) -> None:
+    """Call once at start-up of a process that only forecasts (the API): one forecast is a
+    1 x lookback x features pass through a small LSTM, which extra intra-op threads only slow
+    down, and spare cores are better left to the event loop and to training."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def quantiles_to_json(quantiles: Mapping[float, FloatArray]) -> dict[str, list[float]]:
     """Conformal half-widths keyed by level as a string ("0.8"), the JSON form in metadata."""
     return {str(level): [float(v) for v in values] for level, values in quantiles.items()}
