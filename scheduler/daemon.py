@@ -147,6 +147,12 @@ class SchedulerDaemon:
         )
         register_runtime(runtime)
         recorder = OutcomeRecorder(runtime)
+        if role is not SchedulerRole.scheduler:
+            from forecasting.predictor import limit_inference_threads  # imports torch
+
+            # Forecasts run in worker threads, several at once: one intra-op thread each keeps
+            # them from fighting over the cores (training sets its own, in its child process).
+            await anyio.to_thread.run_sync(limit_inference_threads, 1)
         try:
             async with scheduler:
                 await configure_tasks(scheduler, config.limits)

@@ -3,7 +3,6 @@ the evaluate job (fill in the actual closes of forecasts whose target day has pa
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from db.repositories import (
     SymbolRepository,
 )
 from forecasting.artifacts import ModelArtifact
-from forecasting.bars import bars_from_records
+from scheduler.conversions import records_to_bars
 from scheduler.runner import JobContext
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ def _predict(
     """Load the model and predict (CPU work: runs in a worker thread)."""
     from forecasting.predictor import LSTMPredictor, NaivePredictor
 
-    bars = bars_from_records(asdict(record) for record in records)
+    bars = records_to_bars(records)
     if artifact is not None:
         return LSTMPredictor.from_artifact(artifact).predict(bars, exchange=exchange)
     return NaivePredictor.from_bars(bars, horizon).predict(bars, exchange=exchange)

@@ -8,7 +8,6 @@ stored, the whole history is fetched again instead of appending bars on a differ
 from __future__ import annotations
 
 import logging
-import math
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Final
@@ -28,6 +27,7 @@ from db.repositories import (
 )
 from forecasting.calendar import last_closed_session
 from forecasting.sources import NoDataError, PriceSource
+from scheduler.conversions import frame_to_records
 from scheduler.enqueue import enqueue
 from scheduler.runner import JobContext
 
@@ -45,29 +45,6 @@ def backfill_start(today: date, years: int) -> date:
         return today.replace(year=today.year - years)
     except ValueError:  # 29 February
         return today.replace(year=today.year - years, day=28)
-
-
-def frame_to_records(frame: pd.DataFrame) -> list[BarRecord]:
-    """A validated bars frame as the repository's records (no pandas in ``db``)."""
-    dates = [stamp.date() for stamp in pd.to_datetime(frame["date"])]
-    columns = {
-        name: frame[name].to_numpy(dtype="float64")
-        for name in ("open", "high", "low", "close", "adj_close", "volume")
-    }
-    return [
-        BarRecord(
-            date=day,
-            open=float(columns["open"][i]),
-            high=float(columns["high"][i]),
-            low=float(columns["low"][i]),
-            close=float(columns["close"][i]),
-            adj_close=None
-            if math.isnan(columns["adj_close"][i])
-            else float(columns["adj_close"][i]),
-            volume=float(columns["volume"][i]),
-        )
-        for i, day in enumerate(dates)
-    ]
 
 
 def history_rescaled(stored: dict[date, float], fetched: list[BarRecord]) -> bool:

@@ -4,7 +4,6 @@ atomically, then queue a forecast so a new champion is used at once."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 import anyio
@@ -15,9 +14,9 @@ from db.kinds import JobKind
 from db.models import WatchedSymbol
 from db.repositories import ModelVersionRepository, PriceRepository, SymbolRepository
 from forecasting.artifacts import ModelArtifact
-from forecasting.bars import bars_from_records
 from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
 from scheduler.config import TrainingDefaults
+from scheduler.conversions import records_to_bars
 from scheduler.enqueue import enqueue
 from scheduler.models import record_training_outcome
 from scheduler.params import RetrainParams
@@ -96,7 +95,7 @@ async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None)
         raise NotEnoughPricesError(symbol, len(records))
     request = TrainingRequest(
         symbol=symbol,
-        bars=bars_from_records(asdict(record) for record in records),
+        bars=records_to_bars(records),
         model_config=model_config,
         train_config=train_config,
         backtest_config=backtest_config,

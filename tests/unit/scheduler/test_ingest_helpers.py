@@ -8,7 +8,8 @@ from pathlib import Path
 
 from db.repositories import BarRecord
 from forecasting.sources import CsvSource
-from scheduler.ingest import backfill_start, frame_to_records, history_rescaled
+from scheduler.conversions import frame_to_records, records_to_bars
+from scheduler.ingest import backfill_start, history_rescaled
 
 
 def _bar(day: date, close: float) -> BarRecord:
@@ -30,6 +31,8 @@ def test_frame_to_records_keeps_every_value_of_a_real_file(shared_prices_dir: Pa
     assert records[-1].close == float(frame["close"].iloc[-1])
     assert all(r.adj_close is None for r in records)  # the file's adj_close is empty
     assert all(r.low <= min(r.open, r.close) <= max(r.open, r.close) <= r.high for r in records)
+    # And back: the same frame, dtypes included.
+    assert records_to_bars(records).equals(frame)
 
 
 def test_a_changed_past_close_means_the_history_was_rescaled() -> None:

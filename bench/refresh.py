@@ -1,0 +1,280 @@
+"""Time to refresh 100 symbols after a close: ingest the new session from CSV and store a forecast
+from each symbol's trained champion, with 1 and with 2 scheduler worker processes on PostgreSQL.
+
+    .venv/bin/python bench/refresh.py [--symbols 100] [--rounds 3] [--concurrency 4]
+        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--prices DIR]
+
+Setup (not timed): 100 CSV files A000..A099, each the last ``--rows`` bars of one of the eight
+shared price files (round robin); a template database holding every symbol on the watchlist, its
+history without the newest bar, and a champion. One LSTM (the service's default shape: lookback
+60, horizon 5, hidden 64, 2 layers) is trained once, on A000, and its artifact serves as every
+symbol's champion: a forecast costs the same whichever weights the network holds.
+
+Timed, per round: a fresh copy of the template; N ``python -m scheduler --role worker`` processes
+(started before the clock starts); the clock runs from enqueueing 100 ingest jobs (as the API
+would) until every symbol has a stored forecast for the new session. Each ingest fetches, validates
+and upserts the new bar, then queues forecast and evaluate. Prints the median over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+DEFAULT_PRICES = Path(__file__).resolve().parents[2] / "shared" / "data" / "prices"
+if TYPE_CHECKING:
+    from forecasting.artifacts import ModelArtifact
+
+Worker = tuple["subprocess.Popen[bytes]", Path, str]
+SOURCES = ("AAPL", "DIS", "JPM", "KO", "MSFT", "NVDA", "SPY", "XOM")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=1000, help="bars per CSV file")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4, help="job slots per worker")
+    parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "STOCKCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    return parser.parse_args()
+
+
+def write_csvs(prices: Path, target: Path, count: int, rows: int) -> list[str]:
+    target.mkdir(parents=True, exist_ok=True)
+    symbols = [f"A{n:03d}" for n in range(count)]
+    for n, symbol in enumerate(symbols):
+        lines = (prices / f"{SOURCES[n % len(SOURCES)]}.csv").read_text().splitlines()
+        (target / f"{symbol}.csv").write_text("\n".join([lines[0], *lines[1:][-rows:]]) + "\n")
+    return symbols
+
+
+def train_champion(csv_dir: Path, symbol: str) -> ModelArtifact:
+    from forecasting.config import ModelConfig, TrainConfig
+    from forecasting.model import LSTMForecaster
+    from forecasting.sources import CsvSource
+
+    bars = CsvSource(csv_dir).fetch(symbol)
+    model = LSTMForecaster(
+        ModelConfig(), TrainConfig(epochs=2, accelerator="cpu", max_history=len(bars))
+    )
+    return model.fit(bars.iloc[:-1]).to_artifact(symbol=symbol)
+
+
+class Admin:
+    def __init__(self, admin_url: str) -> None:
+        self.url = make_url(admin_url)
+        self.engine = create_engine(
+            self.url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+        )
+
+    def url_for(self, name: str) -> str:
+        return self.url.set(drivername="postgresql", database=name).render_as_string(
+            hide_password=False
+        )
+
+    def create(self, name: str, template: str | None = None) -> str:
+        self.drop(name)
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+        return self.url_for(name)
+
+    def drop(self, name: str) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtifact) -> None:
+    from db.engine import create_async_db_engine, create_session_factory
+    from db.repositories import (
+        ModelVersionRepository,
+        NewModelVersion,
+        PriceRepository,
+        SymbolRepository,
+    )
+    from forecasting.sources import CsvSource
+    from scheduler.conversions import frame_to_records
+
+    engine = create_async_db_engine(url)
+    sessions = create_session_factory(engine)
+    source = CsvSource(csv_dir)
+    try:
+        for symbol in symbols:
+            records = frame_to_records(source.fetch(symbol))[:-1]  # the newest bar is "tonight's"
+            async with sessions.begin() as session:
+                await SymbolRepository(session).add(symbol=symbol, horizon=5, lookback=60)
+                await PriceRepository(session).upsert(symbol, records)
+                versions = ModelVersionRepository(session)
+                row = await versions.add(
+                    NewModelVersion(
+                        symbol=symbol, weights=artifact.weights, metadata=artifact.metadata
+                    )
+                )
+                await versions.promote(row.id)
+    finally:
+        await engine.dispose()
+
+
+def start_workers(
+    count: int, url: str, csv_dir: Path, workdir: Path, concurrency: int
+) -> list[Worker]:
+    env = {
+        **os.environ,
+        "STOCKCAST_DATABASE_URL": url,
+        "STOCKCAST_SOURCE": f"csv:{csv_dir}",
+        "STOCKCAST_DATA_DIR": str(workdir),
+        "STOCKCAST_LOG_LEVEL": "INFO",
+    }
+    workers: list[Worker] = []
+    for n in range(count):
+        log = workdir / f"worker-{n}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "scheduler",
+                    "--role",
+                    "worker",
+                    "--identity",
+                    f"bench-{n}",
+                    "--concurrency",
+                    str(concurrency),
+                ],
+                env=env,
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        workers.append((process, log, f"bench-{n}"))
+    deadline = time.monotonic() + 60
+    for process, log, name in workers:
+        while f"scheduler node {name} started" not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{log.read_text(errors='replace')}")
+            time.sleep(0.1)
+    return workers
+
+
+def stop_workers(workers: list[Worker]) -> None:
+    for process, _, _ in workers:
+        process.send_signal(signal.SIGTERM)
+    for process, log, name in workers:
+        if process.wait(timeout=60) != 0:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
+
+
+async def refresh(url: str, symbols: list[str]) -> tuple[float, int]:
+    """Enqueue one ingest per symbol, as the API does; seconds until every symbol has a forecast."""
+    from datetime import timedelta
+
+    from apscheduler import AsyncScheduler
+
+    from db.engine import create_async_db_engine, create_session_factory
+    from db.jobstore import create_data_store, create_event_broker
+    from db.kinds import JobKind
+    from db.repositories import ForecastRepository, JobRepository
+
+    engine = create_async_db_engine(url)
+    sessions = create_session_factory(engine)
+    try:
+        async with AsyncScheduler(create_data_store(engine), create_event_broker(url)) as client:
+            started = time.perf_counter()
+            for symbol in symbols:
+                kwargs = {"symbol": symbol}
+                job_id = await client.add_job(
+                    JobKind.INGEST.value, kwargs=kwargs, result_expiration_time=timedelta(0)
+                )
+                async with sessions.begin() as session:
+                    await JobRepository(session).record_queued(
+                        job_id=str(job_id), kind="ingest", symbol=symbol, parameters=kwargs
+                    )
+            while True:
+                async with sessions() as session:
+                    done = len(await ForecastRepository(session).latest_issued_at())
+                if done >= len(symbols):
+                    elapsed = time.perf_counter() - started
+                    break
+                await asyncio.sleep(0.05)
+            async with sessions() as session:
+                counts = await JobRepository(session).count_by_status()
+        return elapsed, counts.get("failed", 0)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    args = parse_args()
+    from stockcast.schema import upgrade_database
+
+    admin = Admin(args.admin_url)
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
+        workdir = Path(tmp)
+        csv_dir = workdir / "prices"
+        symbols = write_csvs(args.prices, csv_dir, args.symbols, args.rows)
+        print(f"training one champion on {symbols[0]} ...", flush=True)
+        artifact = train_champion(csv_dir, symbols[0])
+        template = "stockcast_bench_refresh_template"
+        template_url = admin.create(template)
+        upgrade_database(template_url)
+        asyncio.run(seed(template_url, csv_dir, symbols, artifact))
+        config = artifact.metadata["model_config"]
+        print(
+            f"{len(symbols)} symbols A000..A{len(symbols) - 1:03d} from 8 CSV files "
+            f"({args.rows} bars each, the newest one ingested by the timed refresh); one model "
+            f"trained once and reused as every symbol's champion (lookback {config['lookback']}, "
+            f"horizon {config['horizon']}, hidden {config['hidden_size']}, "
+            f"{config['num_layers']} layers); {os.cpu_count()} CPU cores; PostgreSQL; "
+            f"{args.concurrency} job slots per worker process",
+            flush=True,
+        )
+        medians: dict[int, float] = {}
+        try:
+            for processes in (1, 2):
+                timings: list[float] = []
+                for round_ in range(args.rounds):
+                    name = f"stockcast_bench_refresh_{processes}_{round_}"
+                    url = admin.create(name, template)
+                    workers = start_workers(processes, url, csv_dir, workdir, args.concurrency)
+                    try:
+                        seconds, failed = asyncio.run(refresh(url, symbols))
+                    finally:
+                        stop_workers(workers)
+                        admin.drop(name)
+                    if failed:
+                        raise RuntimeError(f"{failed} jobs failed; see {workdir}/worker-*.log")
+                    timings.append(seconds)
+                    print(
+                        f"  {processes} worker(s), round {round_ + 1}: {seconds:.2f} s", flush=True
+                    )
+                medians[processes] = statistics.median(timings)
+        finally:
+            admin.drop(template)
+    one, two = medians[1], medians[2]
+    print()
+    print(f"refresh of {len(symbols)} symbols (ingest + forecast), median of {args.rounds}:")
+    print(f"  1 worker process : {one:6.2f} s  ({len(symbols) / one:5.1f} symbols/s)")
+    print(f"  2 worker processes: {two:6.2f} s  ({len(symbols) / two:5.1f} symbols/s)")
+    print(f"  speed-up (1 / 2)  : {one / two:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
