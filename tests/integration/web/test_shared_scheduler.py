@@ -30,9 +30,12 @@ async def test_jobs_go_through_the_shared_scheduler(
     )
     engine = create_async_db_engine(api_database_url)
     try:
-        async with AsyncScheduler(
-            create_data_store(engine), create_event_broker(api_database_url)
-        ) as scheduler, AsyncTestClient(create_app(config, scheduler=scheduler)) as client:
+        async with (
+            AsyncScheduler(
+                create_data_store(engine), create_event_broker(api_database_url)
+            ) as scheduler,
+            AsyncTestClient(create_app(config, scheduler=scheduler)) as client,
+        ):
             response = await client.post("/train", json={"symbol": "DIS"}, headers=auth)
             assert response.status_code == 202
             job_id = UUID(response.json()["job"]["id"])
