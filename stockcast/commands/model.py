@@ -214,10 +214,15 @@ def format_table(symbol: str, report: dict[str, Any]) -> str:
         f"Diebold-Mariano LSTM vs naive: statistic {statistic}, p={dm['p_value']:.4f} "
         f"(two-sided), p={dm['p_value_lstm_worse']:.4f} (LSTM worse)"
     )
-    mase = report["lstm"]["mase"]
-    naive_mase = report["naive"]["mase"]
-    verdict = "beats" if mase < naive_mase else "does not beat"
-    lines.append(f"The LSTM {verdict} the naive forecast on MASE ({mase:.4f} vs {naive_mase:.4f}).")
+    mase, naive_mase = report["lstm"]["mase"], report["naive"]["mase"]
+    verdict = "lower than" if mase < naive_mase else "not lower than"
+    significance = (
+        "significant" if dm["p_value"] < 0.05 else "not significant"
+    ) + f" at 5% (DM p={dm['p_value']:.3f})"
+    lines.append(
+        f"LSTM MASE {mase:.4f} is {verdict} naive's {naive_mase:.4f}; the difference is "
+        f"{significance}."
+    )
     return "\n".join(lines)
 
 
@@ -232,11 +237,24 @@ def run_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _service_database_ready(settings: Settings) -> bool:
+    """Whether the service database is migrated to head (else the CLI trains for MLflow only)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from stockcast.schema import database_revision, head_revision
+
+    try:
+        return database_revision(settings.database_url) == head_revision()
+    except (OperationalError, DBAPIError):
+        return False
+
+
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
     from forecasting.promotion import UnknownPolicyError, parse_policy
     from forecasting.tracking import TrackingError, load_champion, set_champion_alias
     from forecasting.training import train_challenger
     from forecasting.windowing import InsufficientDataError
+    from scheduler.models import record_training_outcome, run_with_database, service_champion
 
     try:
         policy = parse_policy(args.policy) if args.policy else settings.promotion_policy
@@ -245,8 +263,16 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     symbol, bars = load_bars(args, settings)
     model, train, backtest = build_configs(args, settings, progress_bar=sys.stdout.isatty())
     tracking_uri = settings.mlflow_tracking_uri
+    # With a migrated service database, the CLI judges against the serving champion and records
+    # the model there exactly as the scheduler's retrain job does (scheduler.models).
+    service = _service_database_ready(settings)
     try:
-        current = load_champion(tracking_uri, symbol)
+        if service:
+            current = run_with_database(
+                settings.database_url, lambda sessions: service_champion(sessions, symbol)
+            )
+        else:
+            current = load_champion(tracking_uri, symbol)
         outcome = train_challenger(
             symbol=symbol,
             bars=bars,
@@ -258,9 +284,22 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
             tracking_uri=tracking_uri,
             artifact_root=settings.mlflow_artifact_root,
         )
-        promoted = outcome.decision.promote and outcome.registry_version is not None
-        if promoted and outcome.registry_version is not None:
-            set_champion_alias(tracking_uri, symbol, outcome.registry_version)
+        if service:
+            recorded = run_with_database(
+                settings.database_url,
+                lambda sessions: record_training_outcome(
+                    sessions,
+                    symbol=symbol,
+                    outcome=outcome,
+                    params={"model": model.to_dict(), "train": train.to_dict(), "source": "cli"},
+                    tracking_uri=tracking_uri,
+                ),
+            )
+            promoted = recorded.promoted
+        else:
+            promoted = outcome.decision.promote and outcome.registry_version is not None
+            if promoted and outcome.registry_version is not None:
+                set_champion_alias(tracking_uri, symbol, outcome.registry_version)
     except TrackingError as exc:
         raise CommandError(str(exc)) from None
     except InsufficientDataError as exc:
@@ -281,4 +320,6 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     print(f"gate ({outcome.decision.policy.value}): {action}: {outcome.decision.reason}")
     if args.output is not None:
         print(f"model files written to {args.output}")
+    if service:
+        print(f"recorded as model version {recorded.model_version_id} in the service database")
     return 0
