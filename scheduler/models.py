@@ -7,23 +7,29 @@ so a model trained from the command line is served exactly like one trained by t
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.engine import create_async_db_engine, create_session_factory
 from db.kinds import EventType
 from db.models import ModelStatus
 from db.repositories import EventRepository, ModelVersionRepository, NewModelVersion
+from forecasting.artifacts import ModelArtifact
 
 if TYPE_CHECKING:
     from forecasting.training import TrainingOutcome
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Why a challenger that passed the gate was not promoted after all.
 LOST_RACE_REASON = (
@@ -196,3 +202,32 @@ async def _set_alias(tracking_uri: str, symbol: str, outcome: TrainingOutcome) -
         logger.error("could not move the MLflow champion alias of %s: %s", symbol, exc)
         return False
     return True
+
+
+async def service_champion(
+    sessions: async_sessionmaker[AsyncSession], symbol: str
+) -> tuple[int, ModelArtifact] | None:
+    """The symbol's serving champion (model version id and artifact), as the retrain job reads it."""
+    async with sessions() as session:
+        versions = ModelVersionRepository(session)
+        champion = await versions.champion(symbol)
+        if champion is None:
+            return None
+        row = await versions.artifact(champion.id)
+        return champion.id, ModelArtifact(weights=row.weights, metadata=row.metadata_json)
+
+
+def run_with_database(
+    database_url: str,
+    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]],
+) -> T:
+    """Run ``work`` with sessions on ``database_url`` from synchronous code (the CLI)."""
+
+    async def main() -> T:
+        engine = create_async_db_engine(database_url)
+        try:
+            return await work(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
