@@ -31,10 +31,11 @@ from apscheduler import (
 )
 from apscheduler.abc import EventBroker
 from apscheduler.executors.async_ import AsyncJobExecutor
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_async_db_engine, create_session_factory
-from db.jobstore import create_data_store, create_event_broker
+from db.jobstore import create_data_store, create_event_broker, reconcile_running_jobs
 from db.revision import current_revision
 from forecasting.sources import make_source
 from scheduler.config import SchedulerConfig
@@ -174,6 +175,7 @@ class SchedulerDaemon:
                 )
                 async with create_task_group() as group:
                     group.start_soon(self._wake_periodically, broker, role)
+                    group.start_soon(self._reconcile_periodically, engine)
                     task_status.started()
                     await self._stop_requested.wait()
                     group.cancel_scope.cancel()
@@ -206,6 +208,17 @@ class SchedulerDaemon:
                         next_fire_time=datetime.now(UTC),
                     )
                 )
+
+    async def _reconcile_periodically(self, engine: AsyncEngine) -> None:
+        """Keep APScheduler's per-task running-job counters true (they leak when a node dies; see
+        :func:`db.jobstore.reconcile_running_jobs`), once per clean-up interval."""
+        while True:
+            try:
+                await reconcile_running_jobs(engine)
+            except (OperationalError, DBAPIError) as exc:
+                # A busy SQLite file or a dropped connection: the next round will do it.
+                logger.debug("running-job counters not reconciled this round: %s", exc)
+            await anyio.sleep(self._config.cleanup_interval)
 
     async def _drain(self, scheduler: AsyncScheduler, runtime: WorkerRuntime) -> None:
         """Take no new jobs, give the running ones ``shutdown_timeout`` to finish, then stop.

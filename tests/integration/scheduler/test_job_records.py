@@ -1,14 +1,17 @@
 """The job-history queries the scheduler added: an atomic final status (exactly one of several
-nodes wins), retries counted, re-enqueue links, pending jobs, and one job per schedule fire."""
+nodes wins), retries counted, re-enqueue links, pending jobs, one job per schedule fire, and
+APScheduler's running-job counters kept true."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.jobstore import create_data_store, reconcile_running_jobs
 from db.models import JobStatus
 from db.repositories import JobRepository
 
@@ -82,3 +85,21 @@ async def test_a_schedule_fire_time_holds_one_job(
                 schedule_id="ingest:DIS",
                 scheduled_at=fired,
             )
+
+
+async def test_leaked_running_job_counters_are_corrected(engine: AsyncEngine) -> None:
+    store = create_data_store(engine)
+    tasks = store.get_table_definitions().tables["tasks"]
+    # What a node's death leaves behind: a job handed to another node counted twice.
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(tasks).where(tasks.c.id == "sync_schedules").values(running_jobs=1)
+        )
+        await connection.execute(
+            update(tasks).where(tasks.c.id == "ingest").values(running_jobs=-2)
+        )
+    assert await reconcile_running_jobs(engine) == {"sync_schedules": 0, "ingest": 0}
+    assert await reconcile_running_jobs(engine) == {}
+    async with engine.connect() as connection:
+        counters = dict((await connection.execute(select(tasks.c.id, tasks.c.running_jobs))).all())
+    assert set(counters.values()) == {0}

@@ -113,6 +113,14 @@ async def _poll_until(
             await anyio.sleep(every)
 
 
+async def _running_counters(engine: Any) -> set[int]:
+    from sqlalchemy import select
+
+    tasks = create_data_store(engine).get_table_definitions().tables["tasks"]
+    async with engine.connect() as connection:
+        return set((await connection.execute(select(tasks.c.running_jobs))).scalars())
+
+
 def _resolved(run: JobRun, by_id: dict[str, JobRun]) -> JobRun:
     """Follow ``requeued_as`` links from an interrupted job to the job that replaced it."""
     seen = 0
@@ -238,6 +246,12 @@ async def _two_nodes_story(
     assert workers["node-a"] > 0 and workers["node-b"] > 0, workers
     late = [r for r in runs if r.started_at and r.started_at > killed_at + timedelta(seconds=1)]
     assert late and {r.worker for r in late} == {"node-b"}
+
+    # No job slot leaked by the kill: APScheduler's per-task counters match the held jobs (none).
+    async def no_slot_held() -> bool:
+        return await _running_counters(engine) == {0}
+
+    await _poll_until(no_slot_held, within=5, every=0.25)
 
     # The survivor stops gracefully on SIGTERM.
     assert nodes[1].stop() == 0, nodes[1].output()
