@@ -9,6 +9,7 @@ symbols no longer watched are removed. Schedules with other ids are not ours and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,8 @@ from db.models import WatchedSymbol
 from db.repositories import SymbolRepository
 from scheduler.config import SchedulerConfig
 from scheduler.triggers import Cadence, SessionCloseTrigger
+
+logger = logging.getLogger(__name__)
 
 #: The per-symbol schedules this module owns.
 MANAGED_KINDS: Final = (JobKind.INGEST, JobKind.RETRAIN)
@@ -56,6 +59,9 @@ class SyncReport:
     replaced: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    #: Schedules that could not be registered, with the reason (one bad symbol, e.g. an unknown
+    #: exchange, must not keep the others unscheduled or a node from starting).
+    failed: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +69,7 @@ class SyncReport:
             "replaced": self.replaced,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "failed": self.failed,
         }
 
 
@@ -131,17 +138,22 @@ async def sync_schedules(
         if current is not None and current.metadata.get(SIGNATURE_KEY) == wanted.signature:
             report.unchanged += 1
             continue
-        await scheduler.add_schedule(
-            wanted.kind.value,
-            wanted.trigger,
-            id=wanted.id,
-            kwargs=wanted.kwargs,
-            coalesce=CoalescePolicy.latest,
-            misfire_grace_time=timedelta(seconds=wanted.misfire_grace),
-            metadata={SIGNATURE_KEY: wanted.signature},
-            job_result_expiration_time=timedelta(seconds=config.job_result_expiration),
-            conflict_policy=ConflictPolicy.replace,
-        )
+        try:
+            await scheduler.add_schedule(
+                wanted.kind.value,
+                wanted.trigger,
+                id=wanted.id,
+                kwargs=wanted.kwargs,
+                coalesce=CoalescePolicy.latest,
+                misfire_grace_time=timedelta(seconds=wanted.misfire_grace),
+                metadata={SIGNATURE_KEY: wanted.signature},
+                job_result_expiration_time=timedelta(seconds=config.job_result_expiration),
+                conflict_policy=ConflictPolicy.replace,
+            )
+        except ValueError as exc:  # the trigger's first fire time: e.g. an unknown exchange
+            logger.error("cannot schedule %s: %s", wanted.id, exc)
+            report.failed[wanted.id] = str(exc)
+            continue
         (report.added if current is None else report.replaced).append(wanted.id)
     for stale in sorted(existing):
         await scheduler.remove_schedule(stale)

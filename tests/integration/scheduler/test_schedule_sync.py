@@ -124,3 +124,17 @@ def _fire_times(trigger: SessionCloseTrigger, start: datetime) -> list[datetime]
         fires.append(fire)
     assert fires and fires[0] > start
     return fires
+
+
+async def test_one_unschedulable_symbol_does_not_block_the_others(harness) -> None:
+    async with harness.sessions.begin() as session:
+        symbols = SymbolRepository(session)
+        await symbols.add(symbol="DIS", horizon=3, lookback=10)
+        await symbols.add(symbol="ODD", horizon=3, lookback=10, exchange="XXXX")
+    async with harness.client() as client:
+        report = await sync_schedules(client, harness.sessions, harness.config())
+        scheduled = {s.id for s in await client.get_schedules()}
+    assert sorted(report.added) == ["ingest:DIS", "retrain:DIS"]
+    assert set(report.failed) == {"ingest:ODD", "retrain:ODD"}
+    assert "unknown exchange calendar 'XXXX'" in report.failed["ingest:ODD"]
+    assert scheduled == {"ingest:DIS", "retrain:DIS"}
