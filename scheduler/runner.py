@@ -28,8 +28,12 @@ from scheduler.runtime import WorkerRuntime, current_runtime
 
 logger = logging.getLogger(__name__)
 
-#: Longest error text kept in ``job_runs.error`` and event payloads.
+#: Longest error text kept in ``job_runs.error`` and event payloads (and, with the traceback,
+#: under the 8000 bytes of a PostgreSQL notification that carries APScheduler's JobReleased).
 ERROR_TEXT_LIMIT: Final = 2000
+#: Never retried in place: a training costs minutes to hours of CPU, and one that timed out or
+#: lost its database connection at the end is better left to its next schedule or to a person.
+NOT_RETRIED: Final = frozenset({JobKind.RETRAIN})
 
 
 class JobFailedError(RuntimeError):
@@ -148,7 +152,8 @@ async def _run_tracked(
             error = describe_error(exc)
             if deadline is not None and deadline.cancelled_caught:
                 error = f"TimeoutError: the job took longer than its {timeout:g} s limit"
-            if is_transient(exc) and attempt < retry.max_attempts:
+            retryable = kind not in NOT_RETRIED and is_transient(exc)
+            if retryable and attempt < retry.max_attempts:
                 delay = retry.delay_before(attempt + 1)
                 logger.warning(
                     "%s job %s (%s) attempt %d failed, retrying in %.3g s: %s",
