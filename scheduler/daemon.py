@@ -146,7 +146,6 @@ class SchedulerDaemon:
             source=make_source(config.source, timeout=config.source_timeout),
             train_limiter=CapacityLimiter(config.train_concurrency),
         )
-        register_runtime(runtime)
         recorder = OutcomeRecorder(runtime)
         if role is not SchedulerRole.scheduler:
             from forecasting.predictor import limit_inference_threads  # imports torch
@@ -154,6 +153,7 @@ class SchedulerDaemon:
             # Forecasts run in worker threads, several at once: one intra-op thread each keeps
             # them from fighting over the cores (training sets its own, in its child process).
             await anyio.to_thread.run_sync(limit_inference_threads, 1)
+        register_runtime(runtime)
         try:
             async with scheduler:
                 await configure_tasks(scheduler, config.limits)
