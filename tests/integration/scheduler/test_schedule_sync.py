@@ -138,3 +138,28 @@ async def test_one_unschedulable_symbol_does_not_block_the_others(harness) -> No
     assert set(report.failed) == {"ingest:ODD", "retrain:ODD"}
     assert "unknown exchange calendar 'XXXX'" in report.failed["ingest:ODD"]
     assert scheduled == {"ingest:DIS", "retrain:DIS"}
+
+
+async def test_a_fire_time_past_its_grace_is_recorded_as_missed(harness) -> None:
+    fired = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    async with harness.client() as client:
+        await client.add_schedule(
+            JobKind.EVALUATE.value,
+            IntervalTrigger(hours=1, start_time=fired),
+            id="evaluate:DIS",
+            kwargs={"symbol": "DIS"},
+            misfire_grace_time=timedelta(seconds=1),
+        )
+
+    async def recorded() -> bool:
+        return any(job.status.value == "missed" for job in await harness.jobs())
+
+    async with harness.node():
+        await harness.wait_for(recorded, within=20, what="the missed fire to be recorded")
+    [job] = await harness.jobs()
+    assert (job.kind, job.symbol, job.schedule_id) == ("evaluate", "DIS", "evaluate:DIS")
+    assert job.scheduled_at == fired
+    assert job.attempts == 0 and job.started_at is None
+    assert job.error is not None and "missed its start deadline" in job.error
+    [event] = [e for e in await harness.events() if e.type == "job.failed"]
+    assert event.payload["status"] == "missed" and event.payload["job_id"] == job.id
