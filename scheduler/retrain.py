@@ -12,7 +12,12 @@ from anyio import BrokenWorkerProcess
 
 from db.kinds import JobKind
 from db.models import WatchedSymbol
-from db.repositories import ModelVersionRepository, PriceRepository, SymbolRepository
+from db.repositories import (
+    JobRepository,
+    ModelVersionRepository,
+    PriceRepository,
+    SymbolRepository,
+)
 from forecasting.artifacts import ModelArtifact
 from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
 from scheduler.config import TrainingDefaults
@@ -24,6 +29,9 @@ from scheduler.runner import JobContext
 from scheduler.training_process import TrainingRequest, train_in_child
 
 logger = logging.getLogger(__name__)
+
+#: How often a training waiting for its symbol's ingest looks again.
+INGEST_POLL_SECONDS = 1.0
 
 
 class TrainingProcessDiedError(RuntimeError):
@@ -70,6 +78,23 @@ def training_configs(
     return model_config, train_config, backtest_config
 
 
+async def _wait_for_pending_ingest(context: JobContext, symbol: str) -> None:
+    """Train on the newest bars: the API queues a new symbol's backfill and its first training
+    together, and a worker may pick the training first. Waits while an ingest of the symbol is
+    queued or running, at most as long as an ingest may take."""
+    runtime = context.runtime
+    deadline = anyio.current_time() + runtime.config.timeout_for(JobKind.INGEST.value)
+    while anyio.current_time() < deadline:
+        async with runtime.sessions() as session:
+            pending = await JobRepository(session).has_pending(
+                symbol=symbol, kind=JobKind.INGEST.value
+            )
+        if not pending:
+            return
+        await anyio.sleep(INGEST_POLL_SECONDS)
+    logger.warning("%s: training without waiting longer for its pending ingest", symbol)
+
+
 async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None) -> dict[str, Any]:
     runtime = context.runtime
     symbol = context.symbol
@@ -77,6 +102,7 @@ async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None)
         raise ValueError("retrain needs a symbol")
     params = RetrainParams.from_mapping(raw_params)
     defaults = runtime.config.training
+    await _wait_for_pending_ingest(context, symbol)
     async with runtime.sessions() as session:
         watched = await SymbolRepository(session).find(symbol)
         if watched is None or not watched.active:

@@ -163,12 +163,19 @@ class SchedulerHarness:
         return str(job_id)
 
     async def watch(self, client: AsyncScheduler, symbol: str) -> None:
-        """``POST /symbols`` as the API does it: the row and its event, then sync + backfill."""
+        """``POST /symbols`` as the API does it: the row and its event, then the schedule sync,
+        the backfill and the first training, all queued at once."""
         async with self.sessions.begin() as session:
             await SymbolRepository(session).add(symbol=symbol, horizon=HORIZON, lookback=LOOKBACK)
             await EventRepository(session).append(EventType.SYMBOL_ADDED, symbol=symbol)
         await self.enqueue(client, JobKind.SYNC_SCHEDULES, {}, symbol=None)
         await self.enqueue(client, JobKind.INGEST, {"symbol": symbol}, symbol=symbol)
+        await self.enqueue(
+            client,
+            JobKind.RETRAIN,
+            {"symbol": symbol, "params": {"initial": True}},
+            symbol=symbol,
+        )
 
     @staticmethod
     async def wait_for(

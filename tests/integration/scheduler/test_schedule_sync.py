@@ -114,6 +114,8 @@ async def test_a_scheduler_that_was_down_runs_the_missed_ingest_once(harness) ->
     assert ingests[0].schedule_id == "ingest:DIS"
     assert ingests[0].scheduled_at == missed[-1]  # the latest missed close, not the first
     assert ingests[0].result is not None and ingests[0].result["rows"] == harness.rows
+    # No model and no training on its way: the ingest queued the first one itself.
+    assert set(ingests[0].result["enqueued"]) == {"forecast", "evaluate", "retrain"}
     assert schedule.next_fire_time is not None
     assert schedule.next_fire_time > datetime.now(UTC)
 

@@ -38,6 +38,9 @@ async def test_registered_symbol_is_ingested_trained_and_forecast(harness) -> No
         assert champion is not None and champion.id == versions[0].id
         assert champion.status is ModelStatus.CHAMPION
         assert champion.params["initial"] is True
+        # Queued together with the backfill, the training waited for it and used all of it.
+        async with sessions() as session:
+            assert champion.train_end == await PriceRepository(session).last_date("DIS")
         assert champion.metrics["lstm_mase"] > 0
         # One row per horizon step, from the champion, dated on trading days after the last bar.
         assert [row.step for row in latest] == list(range(1, harness.horizon + 1))
