@@ -91,22 +91,7 @@ async def ingest_prices(context: JobContext) -> dict[str, Any]:
 
     first_new = min((r.date for r in records), default=None)
     last_new = max((r.date for r in records), default=None)
-    rows = 0
-    if records:
-        async with runtime.sessions.begin() as session:
-            rows = await PriceRepository(session).upsert(symbol, records)
-            await EventRepository(session).append(
-                EventType.PRICES_INGESTED,
-                symbol=symbol,
-                payload={
-                    "rows": rows,
-                    "first": first_new.isoformat() if first_new else None,
-                    "last": last_new.isoformat() if last_new else None,
-                    "full_refresh": full_refresh,
-                    "source": runtime.source.name,
-                    "job_id": context.job_id,
-                },
-            )
+    rows = await store_bars(context, symbol, records, full_refresh=full_refresh)
     enqueued = await _enqueue_follow_ups(context, symbol, new_rows=rows)
     return {
         "rows": rows,
@@ -115,6 +100,43 @@ async def ingest_prices(context: JobContext) -> dict[str, Any]:
         "full_refresh": full_refresh,
         "enqueued": enqueued,
     }
+
+
+async def store_bars(
+    context: JobContext, symbol: str, records: list[BarRecord], *, full_refresh: bool = False
+) -> int:
+    """Upsert ``records`` and announce them (``prices.ingested``) in one transaction."""
+    if not records:
+        return 0
+    runtime = context.runtime
+    async with runtime.sessions.begin() as session:
+        rows = await PriceRepository(session).upsert(symbol, records)
+        await EventRepository(session).append(
+            EventType.PRICES_INGESTED,
+            symbol=symbol,
+            payload={
+                "rows": rows,
+                "first": min(r.date for r in records).isoformat(),
+                "last": max(r.date for r in records).isoformat(),
+                "full_refresh": full_refresh,
+                "source": runtime.source.name,
+                "job_id": context.job_id,
+            },
+        )
+    return rows
+
+
+async def fetch_history(
+    context: JobContext, symbol: str, *, start: date | None, end: date | None, exchange: str
+) -> int:
+    """Fetch and store ``symbol``'s bars in [start, end] (default: the backfill window up to the
+    last closed session). For on-demand training of a symbol that is not watched, whose bars no
+    ingest schedule keeps; returns the rows stored."""
+    last_session = last_closed_session(datetime.now(UTC), exchange)
+    end = min(end, last_session) if end is not None else last_session
+    start = start or backfill_start(end, context.runtime.config.backfill_years)
+    records = await _fetch(context.runtime.source, symbol, start, end, backfill=True)
+    return await store_bars(context, symbol, records)
 
 
 async def _fetch(

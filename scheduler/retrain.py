@@ -11,7 +11,6 @@ import anyio.to_process
 from anyio import BrokenWorkerProcess
 
 from db.kinds import JobKind
-from db.models import WatchedSymbol
 from db.repositories import (
     JobRepository,
     ModelVersionRepository,
@@ -19,10 +18,12 @@ from db.repositories import (
     SymbolRepository,
 )
 from forecasting.artifacts import ModelArtifact
+from forecasting.calendar import DEFAULT_EXCHANGE
 from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
 from scheduler.config import TrainingDefaults
 from scheduler.conversions import records_to_bars
 from scheduler.enqueue import enqueue
+from scheduler.ingest import fetch_history
 from scheduler.models import record_training_outcome
 from scheduler.params import RetrainParams
 from scheduler.runner import JobContext
@@ -55,12 +56,13 @@ class NotEnoughPricesError(LookupError):
 
 
 def training_configs(
-    params: RetrainParams, watched: WatchedSymbol, defaults: TrainingDefaults
+    params: RetrainParams, *, horizon: int, lookback: int, defaults: TrainingDefaults
 ) -> tuple[ModelConfig, TrainConfig, BacktestConfig]:
-    """The job's parameters over the symbol's settings over the worker's defaults."""
+    """The job's parameters over the symbol's settings (``horizon``, ``lookback``) over the
+    worker's defaults."""
     model_config = ModelConfig(
-        lookback=params.lookback or watched.lookback,
-        horizon=params.horizon or watched.horizon,
+        lookback=params.lookback or lookback,
+        horizon=params.horizon or horizon,
         hidden_size=defaults.hidden_size,
         num_layers=defaults.num_layers,
     )
@@ -102,11 +104,30 @@ async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None)
         raise ValueError("retrain needs a symbol")
     params = RetrainParams.from_mapping(raw_params)
     defaults = runtime.config.training
-    await _wait_for_pending_ingest(context, symbol)
+    config = runtime.config
     async with runtime.sessions() as session:
-        watched = await SymbolRepository(session).find(symbol)
-        if watched is None or not watched.active:
-            return {"skipped": f"{symbol} is not on the watchlist"}
+        watched_row = await SymbolRepository(session).find(symbol)
+    watched = watched_row is not None and watched_row.active
+    if watched_row is not None and watched_row.active:
+        horizon, lookback = watched_row.horizon, watched_row.lookback
+        await _wait_for_pending_ingest(context, symbol)
+    else:
+        # An on-demand training of a symbol that is not watched: no ingest keeps its bars, so
+        # fetch the requested history first (the original service trained any symbol).
+        horizon, lookback = config.default_horizon, config.default_lookback
+        async with runtime.sessions() as session:
+            stored = await PriceRepository(session).load(
+                symbol, start=params.start_date, end=params.end_date
+            )
+        if len(stored) < (params.lookback or lookback) + (params.horizon or horizon) + 2:
+            await fetch_history(
+                context,
+                symbol,
+                start=params.start_date,
+                end=params.end_date,
+                exchange=DEFAULT_EXCHANGE,
+            )
+    async with runtime.sessions() as session:
         records = await PriceRepository(session).load(
             symbol, start=params.start_date, end=params.end_date
         )
@@ -116,7 +137,9 @@ async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None)
         if champion is not None:
             row = await versions.artifact(champion.id)
             champion_artifact = ModelArtifact(weights=row.weights, metadata=row.metadata_json)
-        model_config, train_config, backtest_config = training_configs(params, watched, defaults)
+    model_config, train_config, backtest_config = training_configs(
+        params, horizon=horizon, lookback=lookback, defaults=defaults
+    )
     if len(records) < model_config.lookback + model_config.horizon + 2:
         raise NotEnoughPricesError(symbol, len(records))
     request = TrainingRequest(
@@ -161,8 +184,9 @@ async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None)
         tracking_uri=defaults.tracking_uri,
     )
     enqueued: dict[str, str] = {}
-    if recorded.promoted:
-        # A new champion serves at once instead of at the next close.
+    if recorded.promoted and watched:
+        # A new champion serves at once instead of at the next close (forecasts are stored for
+        # watched symbols only; an unwatched one is served by POST /predict).
         enqueued[JobKind.FORECAST.value] = await enqueue(
             runtime.scheduler,
             runtime.sessions,

@@ -18,7 +18,7 @@ from typing import Protocol
 from stockcast.settings import Settings, SettingsError
 
 #: Modules under ``stockcast.commands`` that contribute sub-commands, in ``--help`` order.
-COMMAND_MODULES = ("service", "db", "model", "scheduler")
+COMMAND_MODULES = ("up", "service", "scheduler", "db", "model")
 
 EXIT_USAGE = 2
 

@@ -42,6 +42,8 @@ class Settings:
     database_url: str
     mlflow_tracking_uri: str
     mlflow_artifact_root: str | None
+    #: Where people open the MLflow UI (links in the API); defaults to an http(s) tracking URI.
+    mlflow_ui_url: str | None = None
     source: str
     api_keys: tuple[str, ...]
     require_key_for_reads: bool = False
@@ -88,7 +90,12 @@ class Settings:
             (data_dir / "mlartifacts").resolve().as_uri() if local_tracking else ""
         )
         artifact_root = reader.get("STOCKCAST_MLFLOW_ARTIFACT_ROOT", artifact_root_default, str)
+        remote_tracking = tracking_uri.startswith(("http://", "https://"))
+        ui_url = reader.get(
+            "STOCKCAST_MLFLOW_UI_URL", tracking_uri if remote_tracking else "", _parse_tracking_uri
+        )
         return cls(
+            mlflow_ui_url=ui_url or None,
             data_dir=data_dir,
             database_url=database_url,
             mlflow_tracking_uri=tracking_uri,

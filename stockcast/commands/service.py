@@ -27,12 +27,8 @@ def web_config(settings: Settings) -> WebConfig:
         rate_limit_per_minute=settings.rate_limit_per_minute,
         default_horizon=settings.default_horizon,
         default_lookback=settings.default_lookback,
-        # An MLflow server's tracking URI is also its UI; a local store has no UI to link to.
-        mlflow_ui_url=(
-            settings.mlflow_tracking_uri
-            if settings.mlflow_tracking_uri.startswith(("http://", "https://"))
-            else None
-        ),
+        # A local store has no UI to link to until someone runs `mlflow ui` on it.
+        mlflow_ui_url=settings.mlflow_ui_url,
     )
 
 

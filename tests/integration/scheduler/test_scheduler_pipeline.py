@@ -102,3 +102,34 @@ async def test_registered_symbol_is_ingested_trained_and_forecast(harness) -> No
     succeeded = [event for event in events if event.type == EventType.JOB_SUCCEEDED]
     assert {event.payload["job_id"] for event in succeeded} == {job.id for job in jobs}
     assert not [event for event in events if event.type == EventType.JOB_FAILED]
+
+
+async def test_on_demand_training_of_an_unwatched_symbol_fetches_its_prices(harness) -> None:
+    """``POST /train`` accepts a symbol that is not watched (as the original service did): the job
+    fetches the bars no ingest keeps, trains and records the version; nothing gets scheduled."""
+    harness.write_prices("KO")
+    async with harness.node(), harness.client() as client:
+        job_id = await harness.enqueue(
+            client,
+            JobKind.RETRAIN,
+            {"symbol": "KO", "params": {"model_name": "ko_v1", "epochs": 1}},
+            symbol="KO",
+        )
+
+        async def finished() -> bool:
+            return await harness.idle()
+
+        await harness.wait_for(finished, within=150, what="the on-demand training")
+        schedules = {s.id for s in await client.get_schedules()}
+
+    job = next(j for j in await harness.jobs() if j.id == job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    async with harness.sessions() as session:
+        assert await PriceRepository(session).count("KO") == harness.rows
+        versions = await ModelVersionRepository(session).list(symbol="KO")
+        assert await ForecastRepository(session).latest("KO") == []
+    assert [(v.model_name, v.params["model"]["horizon"]) for v in versions] == [
+        ("ko_v1", harness.horizon)
+    ]
+    assert not {s for s in schedules if s.endswith(":KO")}
+    assert EventType.PRICES_INGESTED in {e.type for e in await harness.events()}
