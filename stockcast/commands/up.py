@@ -8,13 +8,12 @@ file and a local MLflow store under ``STOCKCAST_DATA_DIR``; no server of any kin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import secrets
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from forecasting.sources import parse_source_spec
 from forecasting.symbols import InvalidSymbolError, normalize_symbol
 from stockcast.cli import CommandError
 from stockcast.commands.scheduler import scheduler_config
-from stockcast.commands.service import web_config
+from stockcast.commands.service import api_server, web_config
 from stockcast.schema import upgrade_database
 from stockcast.settings import Settings
 
@@ -142,7 +141,13 @@ async def _serve_all(settings: Settings, watch: Sequence[str], key: str, key_cre
         await group.start(run_daemon)
         if daemon.scheduler is None:
             raise RuntimeError("the scheduler did not start")
-        server = _api_server(create_app(web_config(settings), scheduler=daemon.scheduler), settings)
+        server = api_server(
+            create_app(web_config(settings), scheduler=daemon.scheduler),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            handle_signals=False,
+        )
         servers.append(server)
 
         async def serve_api() -> None:
@@ -171,27 +176,6 @@ async def _serve_all(settings: Settings, watch: Sequence[str], key: str, key_cre
         await daemon_done.wait()
         await api_done.wait()
         group.cancel_scope.cancel()
-
-
-def _api_server(app: Any, settings: Settings) -> Any:
-    """A uvicorn server without its own signal handling: ``up`` owns SIGINT/SIGTERM and stops
-    the scheduler and the API together (uvicorn would re-raise the signal when it exits)."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            lifespan="on",
-        )
-    )
 
 
 def _absolute_sqlite_uri(uri: str) -> str:
