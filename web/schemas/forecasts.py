@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -133,6 +133,41 @@ def finite_or_none(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+class StepFields(Protocol):
+    """What a stored forecast row and a freshly computed forecast step both have."""
+
+    @property
+    def step(self) -> int: ...
+    @property
+    def target_date(self) -> date: ...
+    @property
+    def point(self) -> float: ...
+    @property
+    def lower_80(self) -> float: ...
+    @property
+    def upper_80(self) -> float: ...
+    @property
+    def lower_95(self) -> float: ...
+    @property
+    def upper_95(self) -> float: ...
+    @property
+    def naive(self) -> float: ...
+
+
+def step_out(step: StepFields) -> ForecastStepOut:
+    """The payload of one horizon step, stored (``forecasts`` row) or just predicted."""
+    return ForecastStepOut(
+        step=step.step,
+        target_date=step.target_date,
+        point=step.point,
+        lower_80=finite_or_none(step.lower_80),
+        upper_80=finite_or_none(step.upper_80),
+        lower_95=finite_or_none(step.lower_95),
+        upper_95=finite_or_none(step.upper_95),
+        naive=step.naive,
+    )
 
 
 def model_skill(kind: str, metrics: Mapping[str, Any] | None) -> ModelSkill:

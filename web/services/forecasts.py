@@ -22,10 +22,10 @@ from web.schemas.forecasts import (
     ForecastHistory,
     ForecastModel,
     ForecastRecord,
-    ForecastStepOut,
     LatestForecast,
     finite_or_none,
     model_skill,
+    step_out,
 )
 
 _ENCODER = msgspec.json.Encoder()
@@ -89,7 +89,7 @@ class ForecastService:
             last_close=first.last_close,
             horizon=len(rows),
             model=model,
-            steps=[_step(row) for row in rows],
+            steps=[step_out(row) for row in rows],
         )
 
     async def history(
@@ -128,19 +128,6 @@ async def _forecast_model(session: AsyncSession, row: ForecastRow) -> ForecastMo
         model_name=version.model_name,
         status=str(version.status),
         skill=model_skill(row.model_kind, version.metrics),
-    )
-
-
-def _step(row: ForecastRow) -> ForecastStepOut:
-    return ForecastStepOut(
-        step=row.step,
-        target_date=row.target_date,
-        point=row.point,
-        lower_80=finite_or_none(row.lower_80),
-        upper_80=finite_or_none(row.upper_80),
-        lower_95=finite_or_none(row.lower_95),
-        upper_95=finite_or_none(row.upper_95),
-        naive=row.naive,
     )
 
 

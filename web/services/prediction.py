@@ -31,7 +31,7 @@ from forecasting.artifacts import ModelArtifact
 from forecasting.symbols import normalize_symbol
 from web.errors import InvalidRequestError, NoChampionError
 from web.metrics import ApiMetrics
-from web.schemas.forecasts import ForecastModel, ForecastStepOut, finite_or_none, model_skill
+from web.schemas.forecasts import ForecastModel, model_skill, step_out
 from web.schemas.ondemand import Prediction, PredictRequest
 from web.services.prices import PriceRefresher
 
@@ -153,19 +153,7 @@ class PredictionService:
                 status=str(version.status),
                 skill=model_skill(version.kind, version.metrics),
             ),
-            steps=[
-                ForecastStepOut(
-                    step=step.step,
-                    target_date=step.target_date,
-                    point=step.point,
-                    lower_80=finite_or_none(step.lower_80),
-                    upper_80=finite_or_none(step.upper_80),
-                    lower_95=finite_or_none(step.lower_95),
-                    upper_95=finite_or_none(step.upper_95),
-                    naive=step.naive,
-                )
-                for step in steps
-            ],
+            steps=[step_out(step) for step in steps],
             prices=freshness,
             model_cached=cached,
             inference_ms=round(inference_s * 1000, 3),
