@@ -14,4 +14,4 @@ echo "==> ruff"
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest (PostgreSQL: ${STOCKCAST_TEST_POSTGRES_URL:-NOT RUN})"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=15 "$@"
