@@ -27,7 +27,7 @@ from stockcast.schema import upgrade_database
 
 POSTGRES_ENV = "STOCKCAST_TEST_POSTGRES_URL"
 NOT_RUN_REASON = f"PostgreSQL half NOT RUN: set {POSTGRES_ENV} to run it"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA_ENV = "STOCKCAST_SHARED_DATA"
 
 _counter = itertools.count()
 
@@ -41,13 +41,25 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def shared_data_candidates() -> list[Path]:
+    """Where the shared test data may be: ``$STOCKCAST_SHARED_DATA``, else ``shared/data`` beside
+    the checkout (``../shared/data`` from the project's root), else that folder on this kind of
+    machine (``/work/shared/data``), for a clone made somewhere else."""
+    repo = Path(__file__).resolve().parents[1]
+    candidates = [repo.parent / "shared" / "data", Path("/work/shared/data")]
+    if os.environ.get(SHARED_DATA_ENV):
+        candidates.insert(0, Path(os.environ[SHARED_DATA_ENV]))
+    return candidates
+
+
 @pytest.fixture(scope="session")
 def shared_prices_dir() -> Path:
-    """``../shared/data/prices``: real daily prices for tests (never shipped)."""
-    path = SHARED_DATA / "prices"
-    if not path.is_dir():
-        raise RuntimeError(f"test data missing: {path}")
-    return path
+    """``../shared/data/prices``: real daily prices for tests (never shipped in the product)."""
+    for candidate in shared_data_candidates():
+        if (candidate / "prices").is_dir():
+            return candidate / "prices"
+    tried = ", ".join(str(c) for c in shared_data_candidates())
+    raise RuntimeError(f"test data missing: no prices/ folder in {tried} (set {SHARED_DATA_ENV})")
 
 
 # --------------------------------------------------------------------------- backends

@@ -23,8 +23,6 @@ from forecasting.sources import (
 from forecasting.symbols import InvalidSymbolError
 from forecasting.validation import InvalidBarsError
 
-# The shared test data beside the repository (see shared/data/README.md); never shipped.
-PRICES = Path(__file__).resolve().parents[4] / "shared" / "data" / "prices"
 HEADER = "date,open,high,low,close,adj_close,volume\n"
 
 
@@ -34,14 +32,14 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_reads_the_shared_price_files() -> None:
-    source = CsvSource(PRICES)
+def test_reads_the_shared_price_files(shared_prices_dir: Path) -> None:
+    source = CsvSource(shared_prices_dir)
 
     bars = source.fetch("msft", date(2024, 1, 2), date(2024, 1, 31))
 
     assert source.available_symbols() == ["AAPL", "DIS", "JPM", "KO", "MSFT", "NVDA", "SPY", "XOM"]
     assert isinstance(source, PriceSource)
-    assert source.name == f"csv:{PRICES}"
+    assert source.name == f"csv:{shared_prices_dir}"
     assert list(bars.columns) == list(BAR_COLUMNS)
     # January 2024 had 21 NYSE sessions (New Year's Day and MLK day closed).
     assert len(bars) == 21
@@ -49,13 +47,13 @@ def test_reads_the_shared_price_files() -> None:
     assert bars["date"].iloc[-1] == pd.Timestamp("2024-01-31")
     assert bars["date"].is_monotonic_increasing
     # Already-adjusted files (empty adj_close) come back exactly as written.
-    raw = read_bars_csv(str(PRICES / "MSFT.csv"))
+    raw = read_bars_csv(str(shared_prices_dir / "MSFT.csv"))
     raw_january = raw[(raw["date"] >= "2024-01-02") & (raw["date"] <= "2024-01-31")]
     np.testing.assert_array_equal(bars["close"].to_numpy(), raw_january["close"].to_numpy())
 
 
-def test_open_ended_ranges() -> None:
-    source = CsvSource(PRICES)
+def test_open_ended_ranges(shared_prices_dir: Path) -> None:
+    source = CsvSource(shared_prices_dir)
 
     head = source.fetch("KO", end=date(2005, 10, 12))
     tail = source.fetch("KO", start=date(2025, 10, 7))
@@ -160,8 +158,8 @@ def test_corrupt_files_are_named_errors(tmp_path: Path) -> None:
         source.fetch("EMPTY")
 
 
-def test_range_errors() -> None:
-    source = CsvSource(PRICES)
+def test_range_errors(shared_prices_dir: Path) -> None:
+    source = CsvSource(shared_prices_dir)
 
     with pytest.raises(NoDataError, match=r"no bars for KO in 1990-01-01 \.\. 1990-12-31"):
         source.fetch("KO", date(1990, 1, 1), date(1990, 12, 31))
@@ -171,8 +169,8 @@ def test_range_errors() -> None:
         source.fetch("KO", date(2024, 2, 1), date(2024, 1, 1))
 
 
-def test_make_source_and_missing_directories(tmp_path: Path) -> None:
-    source = make_source(f"csv:{PRICES}")
+def test_make_source_and_missing_directories(tmp_path: Path, shared_prices_dir: Path) -> None:
+    source = make_source(f"csv:{shared_prices_dir}")
     assert isinstance(source, CsvSource)
     assert source.available_symbols()[0] == "AAPL"
 

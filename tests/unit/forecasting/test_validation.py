@@ -21,9 +21,6 @@ from forecasting.validation import (
     validate_bars,
 )
 
-# The shared test data beside the repository (see shared/data/README.md); never shipped.
-PRICES = Path(__file__).resolve().parents[4] / "shared" / "data" / "prices"
-
 # Rows 0, 1, 4, 8 are good; every other row has exactly one fault of a different kind.
 CRAFTED_CSV = """\
 date,open,high,low,close,adj_close,volume
@@ -143,8 +140,8 @@ def test_summary_truncates_and_to_dict_is_json_ready(crafted: pd.DataFrame) -> N
     }
 
 
-def test_nan_adj_close_is_allowed_and_real_prices_pass() -> None:
-    bars = read_bars_csv(str(PRICES / "KO.csv"))
+def test_nan_adj_close_is_allowed_and_real_prices_pass(shared_prices_dir: Path) -> None:
+    bars = read_bars_csv(str(shared_prices_dir / "KO.csv"))
 
     report = validate_bars(bars)
 
