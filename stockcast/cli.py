@@ -46,24 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
-        module = _load_command_module(name)
-        if module is not None:
-            module.add_commands(subparsers)
+        _load_command_module(name).add_commands(subparsers)
     return parser
-
-
-def _load_command_module(name: str) -> _CommandModule | None:
-    try:
-        module = importlib.import_module(f"stockcast.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"stockcast.commands.{name}":
-            return None
-        raise
-    return module
 
 
 class _CommandModule(Protocol):
     add_commands: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+
+
+def _load_command_module(name: str) -> _CommandModule:
+    # Imported by name so each area's heavy imports stay inside its handlers.
+    module: _CommandModule = importlib.import_module(f"stockcast.commands.{name}")
+    return module
 
 
 def main(argv: Sequence[str] | None = None) -> int:
