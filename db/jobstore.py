@@ -42,11 +42,6 @@ def create_event_broker(database_url: str) -> EventBroker:
     return LocalEventBroker()
 
 
-def supports_several_processes(database_url: str) -> bool:
-    """Whether several scheduler processes may share this database (PostgreSQL only)."""
-    return make_url(database_url).get_backend_name() == "postgresql"
-
-
 async def create_scheduler_tables(engine: AsyncEngine) -> None:
     """Create APScheduler's tables once, from one process (``stockcast db upgrade``).
 
