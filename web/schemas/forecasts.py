@@ -26,7 +26,10 @@ class ForecastStepOut(msgspec.Struct, frozen=True, kw_only=True):
 
 class ModelSkill(msgspec.Struct, frozen=True, kw_only=True):
     """How the model scored in its walk-forward backtest, against the naive forecast on the same
-    windows. MASE < 1 and Theil's U2 < 1 mean it beat the naive forecast there."""
+    windows. Theil's U2 < 1 (or ``mase`` below ``naive_mase``) means a lower error than naive there;
+    ``dm_p_value`` (Diebold-Mariano, two-sided) says whether the difference is more than noise.
+    MASE is scaled by the one-step in-sample naive error, so it is above 1 for naive itself at
+    several steps: compare it with ``naive_mase``, not with 1."""
 
     label: str
     mase: float | None = None

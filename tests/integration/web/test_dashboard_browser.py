@@ -213,6 +213,8 @@ async def _seed(database_url: str) -> Seeded:
                         "lstm_directional_accuracy": 0.55,
                         "lstm_coverage_80": 0.81,
                         "naive_mase": 1.0,
+                        # U2 below 1 and significant: the one case the page may call a win.
+                        "dm_p_value": 0.01,
                     },
                 )
             )

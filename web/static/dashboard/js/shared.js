@@ -23,20 +23,27 @@ export const jobBadge = (status) => badge(status, JOB_TONES[status] ?? "neutral"
 export const modelBadge = (status) => badge(status, MODEL_TONES[status] ?? "neutral");
 
 /**
- * Whether a backtest beat the naive forecast: MASE below 1 (or Theil's U2 below 1 when MASE is
- * unknown); null when neither is known.
+ * The backtest's verdict against the naive forecast on the same windows. Theil's U2 (RMSE / naive
+ * RMSE) says which came closer and the Diebold-Mariano p-value whether the difference is more than
+ * noise. MASE alone cannot say it: it is scaled by the one-step in-sample naive error, so even the
+ * naive forecast scores well above 1 over five steps.
  */
-function beatsNaive(skill) {
-  if (!skill) return null;
-  if (typeof skill.mase === "number") return skill.mase < 1;
-  if (typeof skill.theil_u2 === "number") return skill.theil_u2 < 1;
-  return null;
+function verdict(skill) {
+  if (!skill || typeof skill.theil_u2 !== "number") return null;
+  const significant = typeof skill.dm_p_value === "number" && skill.dm_p_value < 0.05;
+  if (!significant) return "ties";
+  return skill.theil_u2 < 1 ? "beats" : "worse";
 }
 
+const VERDICTS = {
+  beats: ["beats naive", "good"],
+  worse: ["worse than naive", "bad"],
+  ties: ["no better than naive", "neutral"],
+};
+
 export function skillBadge(skill) {
-  const beats = beatsNaive(skill);
-  if (beats === null) return badge("skill unknown");
-  return beats ? badge("beats naive", "good") : badge("not better than naive", "bad");
+  const [text, tone] = VERDICTS[verdict(skill)] ?? ["skill unknown", "neutral"];
+  return badge(text, tone);
 }
 
 export const skillText = (skill) => `MASE ${formatRatio(skill?.mase)} · U2 ${formatRatio(skill?.theil_u2)}`;
