@@ -8,9 +8,10 @@ Sources produce it, the validator checks it, the database stores it and the mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,62 @@ def bars_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     if not rows:
         return empty_bars()
     return conform_bars(pd.DataFrame.from_records(rows))
+
+
+class BarFields(Protocol):
+    """One bar as other packages hold it (``db``'s ``BarRecord``): attributes, no pandas."""
+
+    @property
+    def date(self) -> date: ...
+    @property
+    def open(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def close(self) -> float: ...
+    @property
+    def adj_close(self) -> float | None: ...
+    @property
+    def volume(self) -> float: ...
+
+
+def bars_from_fields(bars: Sequence[BarFields]) -> pd.DataFrame:
+    """A bars frame from bar objects, built column by column (a frame built row by row costs
+    more than the forecast it feeds); a missing ``adj_close`` becomes NaN."""
+    return conform_bars(
+        pd.DataFrame(
+            {
+                "date": [bar.date for bar in bars],
+                "open": [bar.open for bar in bars],
+                "high": [bar.high for bar in bars],
+                "low": [bar.low for bar in bars],
+                "close": [bar.close for bar in bars],
+                "adj_close": [math.nan if bar.adj_close is None else bar.adj_close for bar in bars],
+                "volume": [bar.volume for bar in bars],
+            }
+        )
+    )
+
+
+def bar_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The bars of ``frame`` as plain rows (python ``date`` and ``float``; NaN ``adj_close`` as
+    ``None``), read column by column, ready for ``BarRecord(**row)``."""
+    days = [stamp.date() for stamp in pd.to_datetime(frame["date"])]
+    columns = {name: frame[name].to_numpy(dtype="float64").tolist() for name in BAR_COLUMNS[1:]}
+    return [
+        {
+            "date": day,
+            "open": columns["open"][i],
+            "high": columns["high"][i],
+            "low": columns["low"][i],
+            "close": columns["close"][i],
+            "adj_close": None if math.isnan(columns["adj_close"][i]) else columns["adj_close"][i],
+            "volume": columns["volume"][i],
+        }
+        for i, day in enumerate(days)
+    ]
 
 
 def read_bars_csv(source: str | IO[str]) -> pd.DataFrame:

@@ -15,9 +15,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -187,29 +187,12 @@ def _history_start(expected: date | None, need_rows: int) -> date:
 
 
 def _records(frame: pd.DataFrame) -> list[BarRecord]:
-    import numpy as np
+    from forecasting.bars import bar_rows
 
-    columns = {
-        name: frame[name].to_numpy(dtype=np.float64).tolist()
-        for name in ("open", "high", "low", "close", "adj_close", "volume")
-    }
-    days: list[date] = [stamp.date() for stamp in frame["date"].tolist()]
-    return [
-        BarRecord(
-            date=day,
-            open=columns["open"][i],
-            high=columns["high"][i],
-            low=columns["low"][i],
-            close=columns["close"][i],
-            adj_close=columns["adj_close"][i] if math.isfinite(columns["adj_close"][i]) else None,
-            volume=columns["volume"][i],
-        )
-        for i, day in enumerate(days)
-    ]
+    return [BarRecord(**row) for row in bar_rows(frame)]
 
 
 def _frame(records: list[BarRecord]) -> pd.DataFrame:
-    from forecasting.bars import bars_from_records
+    from forecasting.bars import bars_from_fields
 
-    rows: list[dict[str, Any]] = [asdict(record) for record in records]
-    return bars_from_records(rows)
+    return bars_from_fields(records)
