@@ -1,7 +1,8 @@
-"""Time to refresh 100 symbols after a close: ingest the new session from CSV and store a forecast
+"""Time to refresh N symbols after a close: ingest the new session from CSV and store a forecast
 from each symbol's trained champion, with 1 and with 2 scheduler worker processes on PostgreSQL.
 
     .venv/bin/python bench/refresh.py [--symbols 100] [--rounds 3] [--concurrency 4]
+        [--batch-size 50] [--processes 1,2]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--prices DIR]
 
 Setup (not timed): 100 CSV files A000..A099, each the last ``--rows`` bars of one of the eight
@@ -11,9 +12,11 @@ history without the newest bar, and a champion. One LSTM (the service's default 
 symbol's champion: a forecast costs the same whichever weights the network holds.
 
 Timed, per round: a fresh copy of the template; N ``python -m scheduler --role worker`` processes
-(started before the clock starts); the clock runs from enqueueing 100 ingest jobs (as the API
-would) until every symbol has a stored forecast for the new session. Each ingest fetches, validates
-and upserts the new bar, then queues forecast and evaluate. Prints the median over rounds.
+(started before the clock starts); the clock runs from enqueueing the ``refresh`` job of the
+exchange (what the ``refresh:XNYS`` schedule queues after the close) until every symbol has a
+stored forecast for the new session. The refresh splits the symbols into ``refresh_batch`` jobs of
+``--batch-size``; each fetches its symbols' new bars in one call, upserts them, forecasts every
+symbol and evaluates matured forecasts in bulk. Prints the median over rounds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +51,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1000, help="bars per CSV file")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4, help="job slots per worker")
+    parser.add_argument("--batch-size", type=int, default=50, help="symbols per refresh batch")
+    parser.add_argument(
+        "--processes", default="1,2", help="worker process counts to time, comma separated"
+    )
     parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
     parser.add_argument(
         "--admin-url",
@@ -110,6 +118,7 @@ async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtif
         PriceRepository,
         SymbolRepository,
     )
+    from forecasting.calendar import DEFAULT_EXCHANGE
     from forecasting.sources import CsvSource
     from scheduler.conversions import frame_to_records
 
@@ -120,7 +129,9 @@ async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtif
         for symbol in symbols:
             records = frame_to_records(source.fetch(symbol))[:-1]  # the newest bar is "tonight's"
             async with sessions.begin() as session:
-                await SymbolRepository(session).add(symbol=symbol, horizon=5, lookback=60)
+                await SymbolRepository(session).add(
+                    symbol=symbol, exchange=DEFAULT_EXCHANGE, horizon=5, lookback=60
+                )
                 await PriceRepository(session).upsert(symbol, records)
                 versions = ModelVersionRepository(session)
                 row = await versions.add(
@@ -134,10 +145,11 @@ async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtif
 
 
 def start_workers(
-    count: int, url: str, csv_dir: Path, workdir: Path, concurrency: int
+    count: int, url: str, csv_dir: Path, workdir: Path, concurrency: int, batch_size: int
 ) -> list[Worker]:
     env = {
         **os.environ,
+        "STOCKCAST_REFRESH_BATCH_SIZE": str(batch_size),
         "STOCKCAST_DATABASE_URL": url,
         "STOCKCAST_SOURCE": f"csv:{csv_dir}",
         "STOCKCAST_DATA_DIR": str(workdir),
@@ -180,36 +192,44 @@ def stop_workers(workers: list[Worker]) -> None:
     for process, log, name in workers:
         if process.wait(timeout=60) != 0:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
+        for line in log.read_text(errors="replace").splitlines():
+            if "refresh batch of" in line:  # where each batch spent its time
+                print(f"    {name}: {line.split('refresh batch of', 1)[1].strip()}", flush=True)
 
 
-async def refresh(url: str, symbols: list[str]) -> tuple[float, int]:
-    """Enqueue one ingest per symbol, as the API does; seconds until every symbol has a forecast."""
+async def refresh(url: str, symbols: list[str], newest: date) -> tuple[float, int]:
+    """Enqueue the exchange's refresh, as its schedule does after the close; seconds until every
+    symbol has a forecast from its new bar."""
     from datetime import timedelta
 
     from apscheduler import AsyncScheduler
+    from sqlalchemy import func, select
 
+    from db.contracts import JobRequest
     from db.engine import create_async_db_engine, create_session_factory
+    from db.enqueue import enqueue_jobs
     from db.jobstore import create_data_store, create_event_broker
-    from db.kinds import JobKind
-    from db.repositories import ForecastRepository, JobRepository
+    from db.models import ForecastRow
+    from db.repositories import JobRepository
+    from forecasting.calendar import DEFAULT_EXCHANGE
 
     engine = create_async_db_engine(url)
     sessions = create_session_factory(engine)
+    fresh = select(func.count(func.distinct(ForecastRow.symbol))).where(
+        ForecastRow.last_observed_date >= newest
+    )
     try:
         async with AsyncScheduler(create_data_store(engine), create_event_broker(url)) as client:
             started = time.perf_counter()
-            for symbol in symbols:
-                kwargs = {"symbol": symbol}
-                job_id = await client.add_job(
-                    JobKind.INGEST.value, kwargs=kwargs, result_expiration_time=timedelta(0)
-                )
-                async with sessions.begin() as session:
-                    await JobRepository(session).record_queued(
-                        job_id=str(job_id), kind="ingest", symbol=symbol, parameters=kwargs
-                    )
+            await enqueue_jobs(
+                client,
+                sessions,
+                [JobRequest.refresh(DEFAULT_EXCHANGE)],
+                result_expiration=timedelta(minutes=10),
+            )
             while True:
                 async with sessions() as session:
-                    done = len(await ForecastRepository(session).latest_issued_at())
+                    done = (await session.execute(fresh)).scalar_one()
                 if done >= len(symbols):
                     elapsed = time.perf_counter() - started
                     break
@@ -223,6 +243,7 @@ async def refresh(url: str, symbols: list[str]) -> tuple[float, int]:
 
 def main() -> None:
     args = parse_args()
+    from forecasting.sources import CsvSource
     from stockcast.schema import upgrade_database
 
     admin = Admin(args.admin_url)
@@ -232,6 +253,7 @@ def main() -> None:
         symbols = write_csvs(args.prices, csv_dir, args.symbols, args.rows)
         print(f"training one champion on {symbols[0]} ...", flush=True)
         artifact = train_champion(csv_dir, symbols[0])
+        newest = min(CsvSource(csv_dir).newest_date(s) for s in symbols[: len(SOURCES)])
         template = "stockcast_bench_refresh_template"
         template_url = admin.create(template)
         upgrade_database(template_url)
@@ -248,14 +270,16 @@ def main() -> None:
         )
         medians: dict[int, float] = {}
         try:
-            for processes in (1, 2):
+            for processes in [int(n) for n in args.processes.split(",")]:
                 timings: list[float] = []
                 for round_ in range(args.rounds):
                     name = f"stockcast_bench_refresh_{processes}_{round_}"
                     url = admin.create(name, template)
-                    workers = start_workers(processes, url, csv_dir, workdir, args.concurrency)
+                    workers = start_workers(
+                        processes, url, csv_dir, workdir, args.concurrency, args.batch_size
+                    )
                     try:
-                        seconds, failed = asyncio.run(refresh(url, symbols))
+                        seconds, failed = asyncio.run(refresh(url, symbols, newest))
                     finally:
                         stop_workers(workers)
                         admin.drop(name)
@@ -268,12 +292,18 @@ def main() -> None:
                 medians[processes] = statistics.median(timings)
         finally:
             admin.drop(template)
-    one, two = medians[1], medians[2]
     print()
-    print(f"refresh of {len(symbols)} symbols (ingest + forecast), median of {args.rounds}:")
-    print(f"  1 worker process : {one:6.2f} s  ({len(symbols) / one:5.1f} symbols/s)")
-    print(f"  2 worker processes: {two:6.2f} s  ({len(symbols) / two:5.1f} symbols/s)")
-    print(f"  speed-up (1 / 2)  : {one / two:6.2f}x")
+    print(
+        f"refresh of {len(symbols)} symbols (batches of {args.batch_size}: fetch, store, "
+        f"forecast, evaluate), median of {args.rounds}:"
+    )
+    for processes, seconds in medians.items():
+        print(
+            f"  {processes} worker process(es): {seconds:7.2f} s  "
+            f"({len(symbols) / seconds:6.1f} symbols/s)"
+        )
+    if 1 in medians and 2 in medians:
+        print(f"  speed-up (1 / 2)  : {medians[1] / medians[2]:6.2f}x")
 
 
 if __name__ == "__main__":

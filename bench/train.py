@@ -108,24 +108,18 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
     from torch.utils.data import DataLoader, TensorDataset
 
     from forecasting.model import default_train_threads
-    from forecasting.network import LSTMNetwork, NetworkSpec
+    from forecasting.network import LSTMNetwork, NetworkSpec, student_t_nll
     from forecasting.windowing import prepare_training_windows
 
     bars, config, train = _setup(args)
     torch.set_num_threads(train.num_threads or default_train_threads())
-    windows = prepare_training_windows(bars, config, val_fraction=train.val_fraction)
-    torch.manual_seed(train.seed)
-    network = LSTMNetwork(
-        NetworkSpec(
-            input_size=len(config.features),
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            dropout=config.dropout,
-            horizon=config.horizon,
-        )
+    windows = prepare_training_windows(
+        bars, config, val_fraction=train.val_fraction, cal_fraction=train.calibration_fraction
     )
+    torch.manual_seed(train.seed)
+    network = LSTMNetwork(NetworkSpec.for_model(config))
     optimiser = torch.optim.Adam(network.parameters(), lr=train.learning_rate)
-    loss_fn = nn.MSELoss()
+    loss_fn = student_t_nll if config.head == "student_t" else nn.MSELoss()
     train_loader = DataLoader(
         TensorDataset(
             torch.from_numpy(windows.train_inputs), torch.from_numpy(windows.train_targets)

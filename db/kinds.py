@@ -14,6 +14,12 @@ class JobKind(StrEnum):
     EVALUATE = "evaluate"
     RETRAIN = "retrain"
     SYNC_SCHEDULES = "sync_schedules"
+    #: One global LSTM for the whole watchlist, and every symbol's challenger beside it.
+    RETRAIN_GLOBAL = "retrain_global"
+    #: After an exchange's close: split its due symbols into batches and queue a batch job each.
+    REFRESH = "refresh"
+    #: One batch of a refresh: fetch, store, forecast and evaluate its symbols together.
+    REFRESH_BATCH = "refresh_batch"
 
 
 class EventType(StrEnum):
@@ -32,8 +38,11 @@ class EventType(StrEnum):
     JOB_SUCCEEDED = "job.succeeded"
     JOB_FAILED = "job.failed"
     PREDICTION_SERVED = "prediction.served"
+    LISTING_CHECKED = "listing.checked"
+    REPLAY_ADVANCED = "replay.advanced"
 
 
 def schedule_id(kind: JobKind, symbol: str) -> str:
-    """The stable id of a symbol's schedule, e.g. ``ingest:DIS``."""
+    """The stable id of a symbol's schedule, e.g. ``retrain:DIS`` (or, for the per-exchange
+    refresh, of an exchange's: ``refresh:XNYS``)."""
     return f"{kind.value}:{symbol}"

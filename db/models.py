@@ -36,6 +36,9 @@ SYMBOL_LENGTH = 16
 class RetrainCadence(StrEnum):
     """How often a symbol's model is retrained by the scheduler."""
 
+    # After every session close, the last of each week, or the last of each month; the
+    # session-close trigger's cadence too. (The docstring is the API's description of the enum.)
+
     DAILY = "daily"
     WEEKLY = "weekly"
     MONTHLY = "monthly"
@@ -93,7 +96,8 @@ class WatchedSymbol(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     symbol: Mapped[str] = mapped_column(String(SYMBOL_LENGTH), unique=True)
-    exchange: Mapped[str] = mapped_column(String(8), default="XNYS")
+    #: The exchange-calendars code of the symbol's exchange (``forecasting.calendar``).
+    exchange: Mapped[str] = mapped_column(String(8))
     horizon: Mapped[int] = mapped_column(Integer)
     lookback: Mapped[int] = mapped_column(Integer)
     retrain_cadence: Mapped[RetrainCadence] = mapped_column(
@@ -103,6 +107,9 @@ class WatchedSymbol(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    # Declared exception to "constants once": ``db`` is a leaf and may not import
+    # ``forecasting.limits``, so the ranges are literals here (and in migration 0001, which is
+    # history). tests/unit/db/test_limits_match.py holds them equal to forecasting.limits.
     __table_args__ = (
         CheckConstraint("horizon BETWEEN 1 AND 30", name="horizon_range"),
         CheckConstraint("lookback BETWEEN 5 AND 500", name="lookback_range"),
@@ -200,7 +207,7 @@ class ForecastRow(Base):
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
     )
-    model_kind: Mapped[str] = mapped_column(String(16))
+    model_kind: Mapped[str] = mapped_column(String(48))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_observed_date: Mapped[date] = mapped_column(Date)
     last_close: Mapped[float] = mapped_column(Double)
@@ -215,6 +222,14 @@ class ForecastRow(Base):
     actual: Mapped[float | None] = mapped_column(Double, nullable=True)
     error: Mapped[float | None] = mapped_column(Double, nullable=True)
     evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The served plan that issued this step (null for the naive fallback and older rows).
+    served_plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("served_plans.id", ondelete="SET NULL"), nullable=True
+    )
+    #: What the plan's online calibration needs once this step matures: the centre ``m`` and
+    #: scale ``s`` of the cumulative log return, and the normalised half-widths issued at each
+    #: tracked level (``{"center": m, "sigma": s, "issued": [...]}``).
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("symbol", "issued_at", "step"),
@@ -224,6 +239,37 @@ class ForecastRow(Base):
         # History and evaluation: forecasts of a symbol by target date.
         Index("ix_forecasts_symbol_target_date", "symbol", "target_date"),
     )
+
+
+class ServedPlan(Base):
+    """What a symbol serves, as the gate chose it at a retrain: the candidate (point and scale
+    model), its interval recipe with the online calibration state (updated by the evaluate job as
+    forecasts mature), the model version it came from, and the evidence. The newest row of a
+    symbol is its current plan; older rows are history (forecasts point at the plan that made
+    them)."""
+
+    __tablename__ = "served_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL_LENGTH))
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+    )
+    candidate: Mapped[str] = mapped_column(String(64))
+    point: Mapped[str] = mapped_column(String(16))
+    scale: Mapped[str] = mapped_column(String(32))
+    #: Whether the plan needs the model version's network (an LSTM point or its volatility head).
+    uses_network: Mapped[bool] = mapped_column(Boolean, default=False)
+    recalibrated: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text)
+    #: ``forecasting.candidates.IntervalRecipe.to_dict()``; its ``calibration`` block is the ACI
+    #: state, rewritten by every evaluate job that feeds matured forecasts back.
+    recipe: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_served_plans_symbol_id", "symbol", "id"),)
 
 
 class JobRun(Base):
@@ -278,6 +324,25 @@ class Event(Base):
     __table_args__ = (Index("ix_events_symbol_id", "symbol", "id"),)
 
 
+class SchedulerHeartbeat(Base):
+    """A scheduler node's sign of life, written every few seconds by the node itself.
+
+    ``stockcast health`` reads it for the scheduler role: a process can be running with its event
+    loop stuck, and only a fresh beat shows that the node's loop still turns and can write.
+    """
+
+    __tablename__ = "scheduler_heartbeats"
+
+    node: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_scheduler_heartbeats_host_pid", "host", "pid"),)
+
+
 __all__ = [
     "FINISHED_JOB_STATUSES",
     "Event",
@@ -288,5 +353,7 @@ __all__ = [
     "ModelVersion",
     "PriceBar",
     "RetrainCadence",
+    "SchedulerHeartbeat",
+    "ServedPlan",
     "WatchedSymbol",
 ]

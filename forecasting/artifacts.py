@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Self
 
+from forecasting.errors import PortableError
+
 WEIGHTS_FILE: Final = "weights.safetensors"
 METADATA_FILE: Final = "metadata.json"
 #: Bumped when the metadata layout changes in a way old readers cannot follow.
@@ -21,7 +23,7 @@ FORMAT_VERSION: Final = 1
 REQUIRED_KEYS: Final = ("format_version", "model_kind", "model_config", "network", "scalers")
 
 
-class InvalidArtifactError(ValueError):
+class InvalidArtifactError(PortableError, ValueError):
     """An artifact directory or payload that cannot be a stockcast model."""
 
     def __init__(self, problem: str) -> None:

@@ -9,7 +9,7 @@ Sources produce it, the validator checks it, the database stores it and the mode
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import IO, Any, Final, Protocol
 
@@ -44,14 +44,6 @@ def conform_bars(frame: pd.DataFrame) -> pd.DataFrame:
     for column in BAR_COLUMNS[1:]:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     return out
-
-
-def bars_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Build a bars frame from mappings with the bar columns (database rows, JSON)."""
-    rows = list(records)
-    if not rows:
-        return empty_bars()
-    return conform_bars(pd.DataFrame.from_records(rows))
 
 
 class BarFields(Protocol):

@@ -1,9 +1,8 @@
-"""What a forecast is (prices per trading day ahead, with 80%/95% intervals and the naive value next
-to it) and the interface every model that makes one shares: the LSTM, its reloaded predictor and
-the naive and drift baselines.
+"""What a forecast is: prices per trading day ahead, with 80%/95% intervals and the naive value
+next to it.
 
 Every model forecasts cumulative log returns from the last close; this module turns those, plus
-the conformal half-widths, into prices: ``point = c * exp(r)``, ``interval = c * exp(r ± q)``.
+the half-widths of the intervals, into prices: ``point = c * exp(r)``, ``interval = c * exp(r ± q)``.
 """
 
 from __future__ import annotations
@@ -12,11 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from forecasting.errors import PortableError
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
@@ -27,7 +28,7 @@ INTERVAL_LEVELS = (0.8, 0.95)
 DEFAULT_EXCHANGE = "XNYS"
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(PortableError, RuntimeError):
     """A model was asked to predict or save before it was fitted."""
 
     def __init__(self, model: str, action: str = "predict") -> None:
@@ -83,29 +84,6 @@ class Forecast:
             "last_close": self.last_close,
             "steps": [step.to_dict() for step in self.steps],
         }
-
-
-class Forecaster(Protocol):
-    """The interface the backtest and the service use for every model, fitted or reloaded."""
-
-    @property
-    def model_kind(self) -> str: ...
-
-    @property
-    def horizon(self) -> int: ...
-
-    @property
-    def quantiles(self) -> Mapping[float, FloatArray]:
-        """Conformal half-widths in log-return space, per level, shape (horizon,)."""
-        ...
-
-    def predict_log_returns(self, bars: pd.DataFrame, origins: IndexArray) -> FloatArray:
-        """Cumulative log returns ``log(c[t+h] / c[t])`` forecast at each origin row ``t``."""
-        ...
-
-    def predict(self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE) -> Forecast:
-        """The forecast after the last bar of ``bars``."""
-        ...
 
 
 def price_intervals(

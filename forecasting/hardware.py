@@ -19,6 +19,8 @@ from typing import Any, Final, Self
 
 import psutil
 
+from forecasting.errors import PortableError
+
 logger = logging.getLogger("forecasting.hardware")
 
 _MB: Final = 1024.0 * 1024.0
@@ -32,7 +34,7 @@ SAMPLE_FIELDS: Final = (
 )
 
 
-class InvalidIntervalError(ValueError):
+class InvalidIntervalError(PortableError, ValueError):
     """A sampling interval that is not a positive, finite number of seconds."""
 
     def __init__(self, interval_s: float) -> None:
@@ -42,7 +44,7 @@ class InvalidIntervalError(ValueError):
         self.interval_s = interval_s
 
 
-class MonitorStateError(RuntimeError):
+class MonitorStateError(PortableError, RuntimeError):
     """A monitor started twice, or read before it ever started."""
 
     def __init__(self, problem: str) -> None:
@@ -79,15 +81,6 @@ class GpuStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def gpu_status() -> dict[str, Any]:
-    """``{"available", "name", "device_count", "reason"}`` for the first GPU, without raising."""
-    probe = _NvmlProbe(device_index=0)
-    try:
-        return probe.open().to_dict()
-    finally:
-        probe.close()
 
 
 class HardwareMonitor:

@@ -9,17 +9,18 @@ import lightning as L
 import torch
 from torch import nn
 
-from forecasting.network import LSTMNetwork, NetworkSpec
+from forecasting.network import LSTMNetwork, NetworkSpec, student_t_nll
 
 
 class LSTMLightningModule(L.LightningModule):
-    """Mean squared error on the scaled targets of every horizon step, optimised with Adam."""
+    """Adam on the scaled targets of every horizon step: the Student-t negative log-likelihood for a
+    distributional head, the mean squared error for a point head."""
 
     def __init__(self, *, spec: NetworkSpec, learning_rate: float) -> None:
         super().__init__()
         self.network = LSTMNetwork(spec)
         self.learning_rate = learning_rate
-        self.loss = nn.MSELoss()
+        self.loss = student_t_nll if spec.head == "student_t" else nn.MSELoss()
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         output: torch.Tensor = self.network(inputs)

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from forecasting.errors import PortableError
+
 FloatArray = NDArray[np.float64]
 
 
-class MetricInputError(ValueError):
+class MetricInputError(PortableError, ValueError):
     """An array handed to a metric that the metric cannot be computed on."""
 
     def __init__(self, name: str, problem: str) -> None:
@@ -199,18 +201,20 @@ def coverage(actual: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
 
 @dataclass(frozen=True, kw_only=True)
 class DieboldMariano:
-    """The outcome of :func:`diebold_mariano`.
+    """The outcome of :func:`diebold_mariano_losses` (and :func:`diebold_mariano`).
 
-    ``statistic`` is the HLN-corrected statistic (positive: the model's loss is higher),
-    ``p_value`` the two-sided p-value of equal accuracy, ``p_value_model_worse`` the one-sided
-    p-value against the alternative that the model's expected loss is higher than the baseline's,
-    ``n`` the number of loss differentials. ``variance_fallback`` is True when the long-run
-    variance with ``horizon - 1`` lags came out non-positive and the one-lag (h=1) test was used.
+    ``statistic`` is the HLN-corrected statistic (positive: the model's loss is higher). Every
+    p-value names its alternative: ``p_two_sided`` (the losses differ),
+    ``p_one_sided_better`` (the model's expected loss is lower than the baseline's: the test a
+    model must pass to be served on evidence) and ``p_one_sided_worse`` (it is higher). ``n`` is
+    the number of loss differentials. ``variance_fallback`` is True when the long-run variance with
+    ``horizon - 1`` lags came out non-positive and the one-lag (h=1) test was used.
     """
 
     statistic: float
-    p_value: float
-    p_value_model_worse: float
+    p_two_sided: float
+    p_one_sided_better: float
+    p_one_sided_worse: float
     n: int
     variance_fallback: bool = False
 
@@ -218,8 +222,9 @@ class DieboldMariano:
         """JSON-safe fields; an infinite statistic (constant non-zero differential) becomes None."""
         return {
             "statistic": self.statistic if math.isfinite(self.statistic) else None,
-            "p_value": self.p_value,
-            "p_value_model_worse": self.p_value_model_worse,
+            "p_two_sided": self.p_two_sided,
+            "p_one_sided_better": self.p_one_sided_better,
+            "p_one_sided_worse": self.p_one_sided_worse,
             "n": self.n,
             "variance_fallback": self.variance_fallback,
         }
@@ -244,11 +249,15 @@ def _without_variance(mean_d: float, n: int) -> DieboldMariano:
     """The limit of the test when the loss differential has no variance: a tie when it is 0,
     otherwise a certain difference in the direction of its sign."""
     if mean_d == 0.0:
-        return DieboldMariano(statistic=0.0, p_value=1.0, p_value_model_worse=0.5, n=n)
+        return DieboldMariano(
+            statistic=0.0, p_two_sided=1.0, p_one_sided_better=0.5, p_one_sided_worse=0.5, n=n
+        )
+    worse = mean_d > 0.0
     return DieboldMariano(
         statistic=math.copysign(math.inf, mean_d),
-        p_value=0.0,
-        p_value_model_worse=0.0 if mean_d > 0.0 else 1.0,
+        p_two_sided=0.0,
+        p_one_sided_better=1.0 if worse else 0.0,
+        p_one_sided_worse=0.0 if worse else 1.0,
         n=n,
     )
 
@@ -256,35 +265,51 @@ def _without_variance(mean_d: float, n: int) -> DieboldMariano:
 def diebold_mariano(
     errors_model: ArrayLike, errors_baseline: ArrayLike, horizon: int
 ) -> DieboldMariano:
-    """Diebold-Mariano test of equal accuracy under squared-error loss, with the small-sample
-    correction of Harvey, Leybourne & Newbold (1997).
+    """Diebold-Mariano under squared-error loss: :func:`diebold_mariano_losses` on the squared
+    errors of the two forecasts."""
+    e_model = as_float_array("errors_model", errors_model)
+    e_base = as_float_array("errors_baseline", errors_baseline)
+    _same_shape(("errors_model", e_model), ("errors_baseline", e_base))
+    return diebold_mariano_losses(
+        e_model**2, e_base**2, horizon, names=("errors_model", "errors_baseline")
+    )
 
-    With ``d_t = e_model_t^2 - e_baseline_t^2`` over ``n`` forecasts of the same ``horizon``:
+
+def diebold_mariano_losses(
+    loss_model: ArrayLike,
+    loss_baseline: ArrayLike,
+    horizon: int,
+    *,
+    names: tuple[str, str] = ("loss_model", "loss_baseline"),
+) -> DieboldMariano:
+    """Diebold-Mariano test of equal expected loss (any loss: squared error, interval score),
+    with the small-sample correction of Harvey, Leybourne & Newbold (1997).
+
+    With ``d_t = loss_model_t - loss_baseline_t`` over ``n`` forecasts of the same ``horizon``:
     ``DM = mean(d) / sqrt(V)``, ``V`` the long-run variance of the mean with autocovariances up to
     lag ``horizon - 1``; ``DM* = DM * sqrt((n + 1 - 2h + h(h-1)/n) / n)`` is compared with
     Student's t with ``n - 1`` degrees of freedom. Positive ``DM*`` means the model's loss is the
-    higher one, so ``p_value_model_worse = P(T >= DM*)``.
+    higher one, so ``p_one_sided_worse = P(T >= DM*)`` and ``p_one_sided_better = P(T <= DM*)``.
 
     When ``V`` is not positive for ``horizon > 1`` (the truncated estimator is not guaranteed to be
     positive), the test is redone with ``horizon = 1``, as R's ``forecast::dm.test`` does, and
     ``variance_fallback`` is set. A constant differential has no variance: identical losses
-    (``d == 0``) give statistic 0, ``p_value`` 1 and ``p_value_model_worse`` 0.5 (the t
+    (``d == 0``) give statistic 0, ``p_two_sided`` 1 and both one-sided p-values 0.5 (the t
     distribution's value at 0); a constant non-zero ``d`` gives an infinite statistic of its sign
     and the limiting p-values (0 two-sided; 0 or 1 one-sided).
     """
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise MetricInputError("horizon", f"must be a positive integer, got {horizon!r}")
-    e_model = as_float_array("errors_model", errors_model)
-    e_base = as_float_array("errors_baseline", errors_baseline)
-    _same_shape(("errors_model", e_model), ("errors_baseline", e_base))
-    if e_model.ndim != 1:
-        raise MetricInputError("errors_model", f"must be 1-D, got shape {e_model.shape}")
-    n = e_model.size
+    first, second = names
+    l_model = as_float_array(first, loss_model)
+    l_base = as_float_array(second, loss_baseline)
+    _same_shape((first, l_model), (second, l_base))
+    if l_model.ndim != 1:
+        raise MetricInputError(first, f"must be 1-D, got shape {l_model.shape}")
+    n = l_model.size
     if n <= horizon:
-        raise MetricInputError(
-            "errors_model", f"needs more than horizon = {horizon} errors, got {n}"
-        )
-    d = e_model**2 - e_base**2
+        raise MetricInputError(first, f"needs more than horizon = {horizon} values, got {n}")
+    d = l_model - l_base
 
     if np.ptp(d) == 0.0:
         return _without_variance(float(d[0]), n)
@@ -308,11 +333,13 @@ def diebold_mariano(
     from scipy import stats
 
     p_worse = float(stats.t.sf(statistic, df))
+    p_better = float(stats.t.cdf(statistic, df))
     p_two = float(2.0 * stats.t.sf(abs(statistic), df))
     return DieboldMariano(
         statistic=statistic,
-        p_value=min(p_two, 1.0),
-        p_value_model_worse=p_worse,
+        p_two_sided=min(p_two, 1.0),
+        p_one_sided_better=p_better,
+        p_one_sided_worse=p_worse,
         n=n,
         variance_fallback=fallback,
     )

@@ -1,5 +1,5 @@
-"""The LSTM forecaster: owns the data preparation, the Lightning Trainer, early stopping, seeding,
-the conformal calibration and the artifact. The network itself lives in
+"""The LSTM forecaster: owns the data preparation, the Lightning Trainer, early stopping, seeding
+(one network or an ensemble of seeds), the calibration windows and the artifact. The network itself lives in
 :mod:`forecasting.network`, its training step in :mod:`forecasting.lightning_module`.
 
 ``fit(bars)`` -> ``predict(bars)`` / ``predict_log_returns(bars, origins)`` -> ``to_artifact()``;
@@ -16,9 +16,10 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from forecasting.artifacts import FORMAT_VERSION, ModelArtifact, library_versions
@@ -40,7 +41,10 @@ from forecasting.forecast import (
 )
 from forecasting.network import LSTMNetwork, NetworkSpec
 from forecasting.predictor import LSTMPredictor, quantiles_to_json
-from forecasting.windowing import TrainingWindows, prepare_training_windows
+from forecasting.windowing import OriginSplit, TrainingWindows, prepare_training_windows
+
+if TYPE_CHECKING:
+    from forecasting.candidates import IntervalRecipe
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,8 @@ class FitSummary:
     rows: int
     train_windows: int
     val_windows: int
+    cal_windows: int
+    members: int
     data_start: str
     data_end: str
 
@@ -120,15 +126,19 @@ class LSTMForecaster:
         train_config: TrainConfig | None = None,
         *,
         epoch_sinks: Sequence[EpochSink] = (),
+        warm_start: WarmStart | None = None,
     ) -> None:
         self.model_config = model_config or ModelConfig()
         self.train_config = train_config or TrainConfig()
         self._epoch_sinks = tuple(epoch_sinks)
+        self.warm_start = warm_start
         self._predictor: LSTMPredictor | None = None
         self._metadata: dict[str, Any] = {}
         self.history: tuple[EpochLosses, ...] = ()
         self.summary: FitSummary | None = None
         self.hardware: dict[str, float | None] = {}
+        self._split: OriginSplit | None = None
+        self._offset = 0
 
     @property
     def fitted(self) -> bool:
@@ -151,54 +161,92 @@ class LSTMForecaster:
     def fit(self, bars: pd.DataFrame) -> Self:
         """Train on validated ``bars`` (bad rows raise ``InvalidBarsError``); returns ``self``.
 
-        The last ``val_fraction`` of the windows (after a purge gap) drives early stopping, picks
-        the best epoch's weights, and calibrates the 80%/95% conformal intervals.
+        The windows split in time order (purge gaps between): training, validation (early
+        stopping and the best epoch's weights; its residuals give the split-conformal reference
+        half-widths) and calibration, which no training decision touches: its scores seed the
+        served intervals' calibration (:meth:`calibration_rows`, :meth:`set_intervals`).
         """
         from forecasting.validation import clean_bars
 
         config, train = self.model_config, self.train_config
-        history = clean_bars(bars)
+        cleaned = clean_bars(bars)
+        history = cleaned
         if train.max_history is not None:
-            history = history.tail(train.max_history).reset_index(drop=True)
-        windows = prepare_training_windows(history, config, val_fraction=train.val_fraction)
-        spec = NetworkSpec(
-            input_size=len(config.features),
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            dropout=config.dropout,
-            horizon=config.horizon,
+            history = cleaned.tail(train.max_history).reset_index(drop=True)
+        self._offset = len(cleaned) - len(history)
+        windows = prepare_training_windows(
+            history,
+            config,
+            val_fraction=train.val_fraction,
+            cal_fraction=train.calibration_fraction,
         )
-        run = _train_network(windows, spec, train, self._epoch_sinks)
-        self._predictor = _calibrated_predictor(run.network, config, history, windows)
-        self.history = run.history
-        self.hardware = run.hardware
-        dates = history["date"]
-        self.summary = FitSummary(
-            epochs_run=len(run.history),
-            best_epoch=run.best_epoch,
-            best_val_loss=run.best_val_loss,
-            stopped_early=run.stopped_early,
-            training_seconds=run.seconds,
-            device=run.device,
-            rows=len(history),
-            train_windows=int(windows.split.train.size),
-            val_windows=int(windows.split.validation.size),
-            data_start=pd.Timestamp(dates.iloc[0]).date().isoformat(),
-            data_end=pd.Timestamp(dates.iloc[-1]).date().isoformat(),
+        self._split = windows.split
+        spec = NetworkSpec.for_model(config)
+        runs = [
+            _train_network(
+                windows,
+                spec,
+                train,
+                self._epoch_sinks if member == 0 else (),
+                seed=train.seed + member,
+                init_state=self.warm_start.state_for(member) if self.warm_start else None,
+                max_epochs=self.warm_start.epochs if self.warm_start else None,
+            )
+            for member in range(train.ensemble)
+        ]
+        self._predictor = _calibrated_predictor(
+            [run.network for run in runs], config, history, windows
         )
+        first = runs[0]
+        self.history = first.history
+        self.hardware = first.hardware
+        self.summary = _fit_summary(runs, history, windows)
         self._metadata = _metadata(self.summary, config, train, spec, windows.scalers.to_dict())
+        self._metadata["training"]["warm_start_epochs"] = (
+            self.warm_start.epochs if self.warm_start else None
+        )
         self._metadata["conformal"] = quantiles_to_json(self._predictor.quantiles)
         logger.info(
-            "fitted LSTM on %d rows (%s..%s) in %.1fs, %d epochs, best val loss %.4g on %s",
+            "fitted LSTM (%d member(s)) on %d rows (%s..%s) in %.1fs, %d epochs, best val loss "
+            "%.4g on %s",
+            len(runs),
             self.summary.rows,
             self.summary.data_start,
             self.summary.data_end,
-            run.seconds,
+            self.summary.training_seconds,
             self.summary.epochs_run,
-            run.best_val_loss,
-            run.device,
+            first.best_val_loss,
+            first.device,
         )
         return self
+
+    def _rows(self, origins: IndexArray) -> IndexArray:
+        if self._split is None:
+            raise NotFittedError("LSTMForecaster", "say which windows it trained on")
+        rows: IndexArray = origins + self._offset
+        return rows
+
+    def calibration_rows(self) -> IndexArray:
+        """The calibration origins of the last fit, as rows of the bars it was given."""
+        return self._rows(self._split.calibration if self._split else np.empty(0, np.int64))
+
+    def validation_rows(self) -> IndexArray:
+        """The validation origins of the last fit, as rows of the bars it was given."""
+        return self._rows(self._split.validation if self._split else np.empty(0, np.int64))
+
+    def training_rows(self) -> IndexArray:
+        """The training origins of the last fit, as rows of the bars it was given."""
+        return self._rows(self._split.train if self._split else np.empty(0, np.int64))
+
+    def set_intervals(self, recipe: IntervalRecipe) -> None:
+        """Serve ``recipe``'s intervals from now on (and store it in the artifact)."""
+        self._predictor = self.predictor.with_intervals(recipe)
+        self._metadata["intervals"] = recipe.to_dict()
+
+    def predict_distribution(
+        self, bars: pd.DataFrame, origins: Sequence[int] | IndexArray
+    ) -> tuple[FloatArray, FloatArray | None]:
+        return self.predictor.predict_distribution(bars, origins)
 
     def predict_log_returns(
         self, bars: pd.DataFrame, origins: Sequence[int] | IndexArray
@@ -209,7 +257,11 @@ class LSTMForecaster:
         return self.predictor.predict(bars, exchange=exchange)
 
     def to_artifact(
-        self, *, symbol: str | None = None, metrics: Mapping[str, float] | None = None
+        self,
+        *,
+        symbol: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        serving: Mapping[str, Any] | None = None,
     ) -> ModelArtifact:
         """The weights (safetensors) and the metadata needed to rebuild this model exactly."""
         from safetensors.torch import save
@@ -218,7 +270,7 @@ class LSTMForecaster:
             raise NotFittedError("LSTMForecaster", "be saved")
         state = {
             name: tensor.detach().cpu().contiguous()
-            for name, tensor in self._predictor.network.state_dict().items()
+            for name, tensor in self._predictor.state_dict().items()
         }
         metadata = dict(self._metadata)
         if symbol is not None:
@@ -226,6 +278,8 @@ class LSTMForecaster:
         if metrics is not None:
             metadata["metrics"] = {key: float(value) for key, value in metrics.items()}
         metadata.setdefault("metrics", {})
+        if serving is not None:
+            metadata["serving"] = dict(serving)
         return ModelArtifact(weights=save(state), metadata=metadata)
 
     @classmethod
@@ -252,14 +306,48 @@ class _TrainedNetwork:
     hardware: dict[str, float | None]
 
 
+class FitArrays(Protocol):
+    """The scaled arrays one fit reads: :class:`TrainingWindows` of one symbol, or the stacked
+    windows of many (:mod:`forecasting.global_model`)."""
+
+    @property
+    def train_inputs(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def train_targets(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def val_inputs(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def val_targets(self) -> npt.NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmStart:
+    """Fine-tune from earlier weights instead of a fresh network: ``states`` one state dict per
+    ensemble member (the last one is reused when there are fewer), at most ``epochs`` epochs.
+
+    Whoever passes it is responsible for the weights not having seen the windows the result is
+    judged on (see :func:`forecasting.backtest.walk_forward`)."""
+
+    states: tuple[Mapping[str, Any], ...]
+    epochs: int
+
+    def state_for(self, member: int) -> Mapping[str, Any]:
+        return self.states[min(member, len(self.states) - 1)]
+
+
 def _train_network(
-    windows: TrainingWindows,
+    windows: FitArrays,
     spec: NetworkSpec,
     train: TrainConfig,
     epoch_sinks: Sequence[EpochSink],
+    *,
+    seed: int,
+    init_state: Mapping[str, Any] | None = None,
+    max_epochs: int | None = None,
 ) -> _TrainedNetwork:
     """Seeded Lightning fit with early stopping on validation loss; returns the best epoch's
-    network (moved to CPU by the predictor)."""
+    network (moved to CPU by the predictor). ``init_state``: start from these weights (warm
+    start) instead of the seed's fresh ones; ``max_epochs`` overrides ``train.epochs``."""
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping
@@ -268,15 +356,17 @@ def _train_network(
     from forecasting.lightning_module import LSTMLightningModule
 
     with _quiet_lightning(), _torch_threads(train.num_threads):
-        L.seed_everything(train.seed, workers=True, verbose=False)
+        L.seed_everything(seed, workers=True, verbose=False)
         module = LSTMLightningModule(spec=spec, learning_rate=train.learning_rate)
+        if init_state is not None:
+            module.network.load_state_dict(dict(init_state), strict=True)
         train_loader = DataLoader(
             TensorDataset(
                 torch.from_numpy(windows.train_inputs), torch.from_numpy(windows.train_targets)
             ),
             batch_size=train.batch_size,
             shuffle=True,
-            generator=torch.Generator().manual_seed(train.seed),
+            generator=torch.Generator().manual_seed(seed),
         )
         val_loader = DataLoader(
             TensorDataset(
@@ -289,7 +379,7 @@ def _train_network(
         losses = EpochLossCallback(epoch_sinks)
         hardware = HardwareCallback()
         trainer = L.Trainer(
-            max_epochs=train.epochs,
+            max_epochs=max_epochs or train.epochs,
             accelerator=train.accelerator,
             devices=1,
             logger=False,
@@ -316,21 +406,48 @@ def _train_network(
     )
 
 
+def _fit_summary(
+    runs: Sequence[_TrainedNetwork], history: pd.DataFrame, windows: TrainingWindows
+) -> FitSummary:
+    """The first member's epochs and losses; the time is every member's together."""
+    first = runs[0]
+    dates = history["date"]
+    return FitSummary(
+        epochs_run=len(first.history),
+        best_epoch=first.best_epoch,
+        best_val_loss=first.best_val_loss,
+        stopped_early=first.stopped_early,
+        training_seconds=sum(run.seconds for run in runs),
+        device=first.device,
+        rows=len(history),
+        train_windows=int(windows.split.train.size),
+        val_windows=int(windows.split.validation.size),
+        cal_windows=int(windows.split.calibration.size),
+        members=len(runs),
+        data_start=pd.Timestamp(dates.iloc[0]).date().isoformat(),
+        data_end=pd.Timestamp(dates.iloc[-1]).date().isoformat(),
+    )
+
+
 def _calibrated_predictor(
-    network: LSTMNetwork, config: ModelConfig, history: pd.DataFrame, windows: TrainingWindows
+    networks: Sequence[LSTMNetwork],
+    config: ModelConfig,
+    history: pd.DataFrame,
+    windows: TrainingWindows,
 ) -> LSTMPredictor:
-    """Split-conformal half-widths from the held-out validation windows' absolute residuals (in
-    log-return space), computed through the same inference path the service uses."""
+    """The reference split-conformal half-widths from the validation windows' absolute residuals
+    (in log-return space), computed through the same inference path the service uses. The
+    served intervals are set later from the calibration split (:meth:`set_intervals`)."""
     from forecasting.conformal import conformal_quantiles
 
     unbounded = {level: np.full(config.horizon, np.inf) for level in INTERVAL_LEVELS}
     draft = LSTMPredictor(
-        network=network, model_config=config, scalers=windows.scalers, quantiles=unbounded
+        networks=networks, model_config=config, scalers=windows.scalers, quantiles=unbounded
     )
     predicted = draft.predict_log_returns(history, windows.split.validation)
     residuals = np.abs(windows.val_log_returns - predicted)
     return LSTMPredictor(
-        network=network,
+        networks=networks,
         model_config=config,
         scalers=windows.scalers,
         quantiles=conformal_quantiles(residuals, INTERVAL_LEVELS),
@@ -349,7 +466,7 @@ def _metadata(
         "model_kind": "lstm",
         "model_config": config.to_dict(),
         "train_config": train.to_dict(),
-        "network": spec.to_dict(),
+        "network": {**spec.to_dict(), "members": summary.members},
         "scalers": scalers,
         "data": {
             "start": summary.data_start,
@@ -357,6 +474,7 @@ def _metadata(
             "rows": summary.rows,
             "train_windows": summary.train_windows,
             "val_windows": summary.val_windows,
+            "cal_windows": summary.cal_windows,
         },
         "training": {
             "epochs_run": summary.epochs_run,

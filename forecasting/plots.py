@@ -1,6 +1,6 @@
 """The backtest chart logged with every training run: actual closes against the LSTM and the naive
-forecast, with the LSTM's 80% and 95% interval bands, one panel for the first and one for the last
-horizon step. Rendered with the Agg canvas (no display, no pyplot global state).
+forecast, with the served candidate's 80% and 95% interval bands, one panel for the first and one
+for the last horizon step. Rendered with the Agg canvas (no display, no pyplot global state).
 """
 
 from __future__ import annotations
@@ -10,6 +10,14 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from forecasting.backtest import BacktestReport
+
+
+def _band_name(report: BacktestReport) -> str:
+    """The served candidate, or (the champion staying) the LSTM's own best intervals."""
+    if report.selected in report.series.lower:
+        return report.selected
+    scale = report.decision.lstm_scale
+    return f"lstm+{scale}" if scale else "lstm+fixed"
 
 
 def backtest_png(report: BacktestReport, *, title: str | None = None) -> bytes:
@@ -22,28 +30,21 @@ def backtest_png(report: BacktestReport, *, title: str | None = None) -> bytes:
     figure = Figure(figsize=(11, 3.6 * len(steps)), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(steps), 1, squeeze=False)[:, 0]
-    lstm = report.scores["lstm"].summary
-    naive = report.scores["naive"].summary
+    band = _band_name(report)
+    served = report.candidate(band)
     for ax, step in zip(axes, steps, strict=True):
         dates = series.target_dates[:, step]
-        ax.fill_between(
-            dates,
-            series.lower["lstm"][0.95][:, step],
-            series.upper["lstm"][0.95][:, step],
-            color="tab:blue",
-            alpha=0.12,
-            linewidth=0,
-            label="LSTM 95% interval",
-        )
-        ax.fill_between(
-            dates,
-            series.lower["lstm"][0.8][:, step],
-            series.upper["lstm"][0.8][:, step],
-            color="tab:blue",
-            alpha=0.25,
-            linewidth=0,
-            label="LSTM 80% interval",
-        )
+        # The wider band first, so the narrower one is drawn over it.
+        for level, alpha in ((0.95, 0.12), (0.8, 0.25)):
+            ax.fill_between(
+                dates,
+                series.lower[band][level][:, step],
+                series.upper[band][level][:, step],
+                color="tab:blue",
+                alpha=alpha,
+                linewidth=0,
+                label=f"{band} {level:.0%} interval",
+            )
         ax.plot(dates, series.actual[:, step], color="black", linewidth=1.2, label="actual close")
         ax.plot(
             dates, series.predicted["lstm"][:, step], color="tab:blue", linewidth=1.0, label="LSTM"
@@ -67,11 +68,12 @@ def backtest_png(report: BacktestReport, *, title: str | None = None) -> bytes:
         ax.set_ylabel("price")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="upper left", fontsize=8, ncols=3)
+    lstm, naive = report.scores["lstm"].summary, report.scores["naive"].summary
     figure.suptitle(
         (title + ": " if title else "")
         + f"walk-forward backtest, {report.windows} origins, {len(report.folds)} fold(s); "
-        f"MASE LSTM {lstm['mase']:.3f} vs naive {naive['mase']:.3f}, "
-        f"Theil's U2 {lstm['theil_u2']:.3f}, 80% coverage {lstm['coverage_80']:.2f}",
+        f"serves {report.selected}; MASE LSTM {lstm['mase']:.3f} vs naive {naive['mase']:.3f}; "
+        f"{band} coverage 80% {served['coverage_80']:.2f}, 95% {served['coverage_95']:.2f}",
         fontsize=10,
     )
     buffer = io.BytesIO()

@@ -13,12 +13,13 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from forecasting.artifacts import ModelArtifact
+from forecasting.errors import PortableError
 from forecasting.symbols import normalize_symbol
 
 if TYPE_CHECKING:
@@ -31,11 +32,13 @@ logger = logging.getLogger(__name__)
 EXPERIMENT_NAME: Final = "stockcast"
 CHAMPION_ALIAS: Final = "champion"
 MODEL_ARTIFACT_PATH: Final = "model"
+#: How a registered model this service created is described (orphan reconciliation looks for it).
+REGISTERED_MODEL_DESCRIPTION: Final = "stockcast LSTM forecasts"
 #: MLflow refuses longer parameter values.
 _MAX_PARAM_LENGTH: Final = 6000
 
 
-class TrackingError(RuntimeError):
+class TrackingError(PortableError, RuntimeError):
     """MLflow refused or failed an operation; the message says which and where."""
 
     def __init__(self, action: str, tracking_uri: str, cause: Exception) -> None:
@@ -213,7 +216,7 @@ class TrainingRun:
                 raise
             try:
                 self._client.create_registered_model(
-                    name, description="stockcast LSTM forecasts; alias 'champion' serves."
+                    name, description=f"{REGISTERED_MODEL_DESCRIPTION}; alias 'champion' serves."
                 )
             except MlflowException as race:
                 if _error_code(race) != "RESOURCE_ALREADY_EXISTS":
@@ -297,3 +300,48 @@ def _now_iso() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+#: The tag an orphaned registry version gets: registered by a training whose database record
+#: never followed (its process was killed between the two).
+ORPHAN_TAG: Final = "stockcast.orphan"
+
+
+def mark_orphan_versions(
+    tracking_uri: str,
+    recorded: Collection[tuple[str, int]],
+    *,
+    older_than_s: float,
+    note: str,
+    now_ms: int | None = None,
+) -> list[tuple[str, int]]:
+    """Tag every version of a stockcast registered model (one this service created: its
+    description says so; custom ``model_name`` ones included) that the database does not know
+    (``recorded``: its ``(registry name, version)`` pairs) with :data:`ORPHAN_TAG` = ``note``.
+
+    Marked, not deleted: the run and its files stay for a person to look at, and nothing serves a
+    version the database does not list. Versions younger than ``older_than_s`` are left alone:
+    another node may be between registering one and recording it. Returns what it tagged now.
+    """
+    known = {(name, int(version)) for name, version in recorded}
+    cutoff = (now_ms if now_ms is not None else int(time.time() * 1000)) - older_than_s * 1000
+    marked: list[tuple[str, int]] = []
+    try:
+        client = make_client(tracking_uri)
+        names = [
+            model.name
+            for model in client.search_registered_models()
+            if (model.description or "").startswith(REGISTERED_MODEL_DESCRIPTION)
+        ]
+        versions = [v for name in names for v in client.search_model_versions(f"name = '{name}'")]
+        for version in versions:
+            key = (str(version.name), int(version.version))
+            if key in known or ORPHAN_TAG in (version.tags or {}):
+                continue
+            if int(version.creation_timestamp or 0) > cutoff:
+                continue
+            client.set_model_version_tag(key[0], str(key[1]), ORPHAN_TAG, note)
+            marked.append(key)
+    except Exception as exc:
+        raise TrackingError("reconcile orphaned model versions", tracking_uri, exc) from exc
+    return marked

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.bars import BAR_COLUMNS, PRICE_COLUMNS
+from forecasting.errors import PortableError
 
 logger = logging.getLogger("forecasting.validation")
 
@@ -29,7 +30,7 @@ REQUIRED_VALUE_COLUMNS: Final = (*PRICE_COLUMNS, "volume")
 ENVELOPE_TOLERANCE: Final = 1e-9
 
 
-class BarsSchemaError(ValueError):
+class BarsSchemaError(PortableError, ValueError):
     """The frame lacks bar columns, so no row can be checked at all."""
 
     def __init__(self, missing: tuple[str, ...]) -> None:
@@ -37,7 +38,7 @@ class BarsSchemaError(ValueError):
         self.missing = missing
 
 
-class InvalidBarProblemError(ValueError):
+class InvalidBarProblemError(PortableError, ValueError):
     """A :class:`BarProblem` or :class:`ValidationReport` that contradicts itself."""
 
     def __init__(self, detail: str) -> None:
@@ -118,7 +119,7 @@ class ValidationReport:
         }
 
 
-class InvalidBarsError(ValueError):
+class InvalidBarsError(PortableError, ValueError):
     """A frame has bad rows and the caller did not ask to drop them; ``report`` says which and why."""
 
     def __init__(self, report: ValidationReport) -> None:

@@ -18,20 +18,23 @@ import numpy.typing as npt
 import pandas as pd
 
 from forecasting.config import ModelConfig
+from forecasting.errors import PortableError
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
 
 #: Fewest training windows worth fitting a network on.
 MIN_TRAIN_WINDOWS: Final = 50
-#: Fewest validation windows: early stopping needs a few, and the 95% conformal quantile is only
-#: finite from 19 calibration residuals on.
+#: Fewest validation windows: early stopping needs a few, and the 95% split-conformal reference
+#: interval is only finite from 19 residuals on.
 MIN_VAL_WINDOWS: Final = 20
+#: Fewest calibration windows, for the same reason: the 95% conformal quantile needs 19 scores.
+MIN_CAL_WINDOWS: Final = 20
 #: A floor for a scaler's standard deviation so a constant column does not divide by zero.
 _MIN_SCALE: Final = 1e-12
 
 
-class InsufficientDataError(ValueError):
+class InsufficientDataError(PortableError, ValueError):
     """Too few bars to build the windows a model needs; says how many rows are needed."""
 
     def __init__(self, *, needed: int, got: int, purpose: str) -> None:
@@ -104,14 +107,17 @@ class WindowScalers:
 
 @dataclass(frozen=True, kw_only=True)
 class OriginSplit:
-    """Chronological training and validation origins.
+    """Chronological training, validation and (optionally) calibration origins.
 
-    ``purge`` origins (``H - 1``) are dropped between them: the last training target ends at the
-    close of the first validation origin, so no training target overlaps a validation target.
+    ``purge`` origins (``H - 1``) are dropped between consecutive parts: the last training target
+    ends at the close of the first validation origin, so no target of one part overlaps a target
+    of the next. The calibration part is touched by no training decision (no weights, no early
+    stopping, no epoch choice): it calibrates the intervals.
     """
 
     train: IndexArray
     validation: IndexArray
+    calibration: IndexArray
     purge: int
 
 
@@ -154,41 +160,66 @@ def log_returns_ahead(closes: FloatArray, origins: IndexArray, horizon: int) -> 
     return returns
 
 
-def required_rows(*, lookback: int, horizon: int, val_fraction: float) -> int:
+def required_rows(
+    *, lookback: int, horizon: int, val_fraction: float, cal_fraction: float = 0.0
+) -> int:
     """The fewest bars from which :func:`split_origins` yields enough windows."""
-    # Both split sizes grow by 0 or 1 per extra row, so the first size that works is the answer.
+    # Every part's size grows by 0 or 1 per extra row, so the first size that works is the answer.
     rows = lookback + horizon + MIN_TRAIN_WINDOWS + MIN_VAL_WINDOWS
-    while not _split_sizes_ok(rows, lookback, horizon, val_fraction):
+    while not _split_sizes_ok(rows, lookback, horizon, val_fraction, cal_fraction):
         rows += 1
     return rows
 
 
 def _split_sizes(
-    n_rows: int, lookback: int, horizon: int, val_fraction: float
-) -> tuple[int, int, int]:
+    n_rows: int, lookback: int, horizon: int, val_fraction: float, cal_fraction: float
+) -> tuple[int, int, int, int]:
+    """(origins, validation, calibration, training) sizes."""
     origins = max(n_rows - lookback - horizon, 0)
     n_val = max(math.ceil(origins * val_fraction), MIN_VAL_WINDOWS)
-    purge = horizon - 1
-    return origins, n_val, origins - n_val - purge
+    n_cal = max(math.ceil(origins * cal_fraction), MIN_CAL_WINDOWS) if cal_fraction > 0 else 0
+    purges = (horizon - 1) * (2 if n_cal else 1)
+    return origins, n_val, n_cal, origins - n_val - n_cal - purges
 
 
-def _split_sizes_ok(n_rows: int, lookback: int, horizon: int, val_fraction: float) -> bool:
-    _, n_val, n_train = _split_sizes(n_rows, lookback, horizon, val_fraction)
+def _split_sizes_ok(
+    n_rows: int, lookback: int, horizon: int, val_fraction: float, cal_fraction: float
+) -> bool:
+    _, n_val, _, n_train = _split_sizes(n_rows, lookback, horizon, val_fraction, cal_fraction)
     return n_train >= MIN_TRAIN_WINDOWS and n_val >= MIN_VAL_WINDOWS
 
 
 def split_origins(
-    n_rows: int, *, lookback: int, horizon: int, val_fraction: float, purpose: str = "training"
+    n_rows: int,
+    *,
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    cal_fraction: float = 0.0,
+    purpose: str = "training",
 ) -> OriginSplit:
-    """Split the origins with complete targets (``lookback .. n_rows-1-horizon``) in time order."""
-    if not _split_sizes_ok(n_rows, lookback, horizon, val_fraction):
-        needed = required_rows(lookback=lookback, horizon=horizon, val_fraction=val_fraction)
+    """Split the origins with complete targets (``lookback .. n_rows-1-horizon``) in time order:
+    training, purge, validation and, with ``cal_fraction > 0``, purge and calibration."""
+    if not _split_sizes_ok(n_rows, lookback, horizon, val_fraction, cal_fraction):
+        needed = required_rows(
+            lookback=lookback,
+            horizon=horizon,
+            val_fraction=val_fraction,
+            cal_fraction=cal_fraction,
+        )
         raise InsufficientDataError(needed=needed, got=n_rows, purpose=purpose)
     first = lookback
-    origins, n_val, n_train = _split_sizes(n_rows, lookback, horizon, val_fraction)
+    origins, n_val, n_cal, n_train = _split_sizes(
+        n_rows, lookback, horizon, val_fraction, cal_fraction
+    )
+    end = first + origins
+    calibration = np.arange(end - n_cal, end, dtype=np.int64)
+    val_end = end - n_cal - (horizon - 1 if n_cal else 0)
     train = np.arange(first, first + n_train, dtype=np.int64)
-    validation = np.arange(first + origins - n_val, first + origins, dtype=np.int64)
-    return OriginSplit(train=train, validation=validation, purge=horizon - 1)
+    validation = np.arange(val_end - n_val, val_end, dtype=np.int64)
+    return OriginSplit(
+        train=train, validation=validation, calibration=calibration, purge=horizon - 1
+    )
 
 
 def fit_scalers(
@@ -259,11 +290,15 @@ class TrainingWindows:
 
 
 def prepare_training_windows(
-    bars: pd.DataFrame, config: ModelConfig, *, val_fraction: float
+    bars: pd.DataFrame, config: ModelConfig, *, val_fraction: float, cal_fraction: float = 0.0
 ) -> TrainingWindows:
     """Features, split, scalers (training part only) and scaled windows for one fit."""
     split = split_origins(
-        len(bars), lookback=config.lookback, horizon=config.horizon, val_fraction=val_fraction
+        len(bars),
+        lookback=config.lookback,
+        horizon=config.horizon,
+        val_fraction=val_fraction,
+        cal_fraction=cal_fraction,
     )
     raw = feature_matrix(bars, config.features)
     closes = bars["close"].to_numpy(dtype=np.float64)

@@ -9,6 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from tenacity import wait_exponential
+
+from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
+from forecasting.limits import (
+    EPOCHS,
+    FIRST_TRAINING_EPOCHS,
+    FIRST_TRAINING_FOLDS,
+    FOLDS,
+    IntRange,
+)
 from forecasting.promotion import PromotionPolicy
 
 ROLES: Final = ("both", "scheduler", "worker")
@@ -35,6 +45,10 @@ def _int_between(name: str, value: object, low: int, high: int) -> None:
         raise InvalidSchedulerConfigError(name, f"expected an integer from {low} to {high}")
 
 
+def _in_range(name: str, value: object, limits: IntRange) -> None:
+    _int_between(name, value, limits.low, limits.high)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
     """Retries of transient failures (data source down, timeouts) inside one job.
@@ -55,10 +69,12 @@ class RetryPolicy:
         if not self.multiplier >= 1:
             raise InvalidSchedulerConfigError("retry.multiplier", "expected a number >= 1")
 
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before try number ``attempt`` (2, 3, ...): exponential, capped."""
-        exponent = max(attempt - 2, 0)
-        return float(min(self.initial_delay * self.multiplier**exponent, self.max_delay))
+    def wait(self) -> wait_exponential:
+        """Tenacity's wait between tries: ``initial_delay`` after the first, ``multiplier`` times
+        longer after each next one, never more than ``max_delay``."""
+        return wait_exponential(
+            multiplier=self.initial_delay, exp_base=self.multiplier, max=self.max_delay
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +83,8 @@ class TaskLimits:
 
     APScheduler's default is 1 per task for the whole cluster, which would serialise every
     symbol's ingest behind the others. Ingest is bounded to spare the data provider's rate limit;
-    retraining is bounded again per worker by ``train_concurrency``; ``sync_schedules`` runs
+    retraining is bounded again per node by ``train_concurrency``, when jobs are acquired (a node
+    never takes a retrain it has no free slot for: ``db.apscheduler_workarounds``); ``sync_schedules`` runs
     alone because two syncs at once would only do the same work twice.
     """
 
@@ -76,50 +93,70 @@ class TaskLimits:
     evaluate: int = 32
     retrain: int = 8
     sync_schedules: int = 1
+    #: One global retrain at a time: it trains for the whole watchlist.
+    retrain_global: int = 1
+    #: The per-exchange split after a close: cheap, one at a time is plenty.
+    refresh: int = 4
+    #: Batches in flight across the cluster; each worker slot takes one at a time.
+    refresh_batch: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("ingest", "forecast", "evaluate", "retrain", "sync_schedules"):
+        for name in (
+            "ingest",
+            "forecast",
+            "evaluate",
+            "retrain",
+            "sync_schedules",
+            "retrain_global",
+            "refresh",
+            "refresh_batch",
+        ):
             _int_between(f"limits.{name}", getattr(self, name), 1, 10_000)
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingDefaults:
-    """The model and training settings a retrain job uses where its parameters say nothing.
+    """The model, training and backtest settings a retrain job uses where its parameters and the
+    symbol's settings say nothing: whole ``forecasting`` configurations, which check themselves.
 
     ``initial_*`` apply to the short first training of a newly watched symbol, so it gets a model
-    within minutes and a full one at its first scheduled retrain.
+    within minutes and a full one at its first scheduled retrain. ``model.horizon`` and
+    ``model.lookback`` are also the settings of a symbol trained without being watched.
     """
 
-    epochs: int = 30
-    initial_epochs: int = 5
-    folds: int = 3
-    initial_folds: int = 1
-    test_size: int = 126
-    hidden_size: int = 64
-    num_layers: int = 2
-    batch_size: int = 64
-    max_history: int | None = 2520
-    accelerator: str = "auto"
-    num_threads: int | None = None
-    policy: PromotionPolicy = PromotionPolicy.NOT_WORSE_THAN_NAIVE
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    initial_epochs: int = FIRST_TRAINING_EPOCHS
+    initial_folds: int = FIRST_TRAINING_FOLDS
+    policy: PromotionPolicy = PromotionPolicy.EVIDENCE
     tracking_uri: str | None = None
     artifact_root: str | None = None
 
     def __post_init__(self) -> None:
-        _int_between("training.epochs", self.epochs, 1, 500)
-        _int_between("training.initial_epochs", self.initial_epochs, 1, 500)
-        _int_between("training.folds", self.folds, 1, 20)
-        _int_between("training.initial_folds", self.initial_folds, 1, 20)
-        _int_between("training.test_size", self.test_size, 1, 5000)
-        _int_between("training.hidden_size", self.hidden_size, 1, 1024)
-        _int_between("training.num_layers", self.num_layers, 1, 8)
-        _int_between("training.batch_size", self.batch_size, 1, 4096)
-        if self.max_history is not None:
-            _int_between("training.max_history", self.max_history, 100, 1_000_000)
-        if self.num_threads is not None:
-            _int_between("training.num_threads", self.num_threads, 1, 256)
-        if not isinstance(self.policy, PromotionPolicy):
-            raise InvalidSchedulerConfigError("training.policy", "expected a PromotionPolicy")
+        for name, kind in (
+            ("model", ModelConfig),
+            ("train", TrainConfig),
+            ("backtest", BacktestConfig),
+            ("policy", PromotionPolicy),
+        ):
+            if not isinstance(getattr(self, name), kind):
+                raise InvalidSchedulerConfigError(f"training.{name}", f"expected a {kind.__name__}")
+        _in_range("training.initial_epochs", self.initial_epochs, EPOCHS)
+        _in_range("training.initial_folds", self.initial_folds, FOLDS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaySettings:
+    """A market replay: start ``sessions`` sessions before the end of the data, advance one
+    session every ``step_seconds``."""
+
+    sessions: int = 60
+    step_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        _int_between("replay.sessions", self.sessions, 1, 100_000)
+        _positive("replay.step_seconds", self.step_seconds)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +181,8 @@ class SchedulerConfig:
     train_concurrency: int = 1
     lease_duration: float = 60.0
     cleanup_interval: float = 60.0
+    #: Seconds between the node's heartbeats (``scheduler_heartbeats``; ``stockcast health``).
+    heartbeat_interval: float = 10.0
     poll_interval: float | None = None
     schedule_sync_interval: float = 900.0
     shutdown_timeout: float = 30.0
@@ -152,9 +191,9 @@ class SchedulerConfig:
     ingest_misfire_grace: float = 4 * 86400.0
     retrain_misfire_grace: float = 7 * 86400.0
     backfill_years: int = 10
-    default_horizon: int = 5
-    default_lookback: int = 60
     forecast_history: int = 300
+    #: Symbols per ``refresh_batch`` job after a close (one fetch, one write, one forecast pass).
+    refresh_batch_size: int = 50
     source_timeout: float = 30.0
     job_timeouts: dict[str, float] = field(
         default_factory=lambda: {
@@ -162,13 +201,18 @@ class SchedulerConfig:
             "forecast": 300.0,
             "evaluate": 300.0,
             "retrain": 6 * 3600.0,
+            "retrain_global": 24 * 3600.0,
             "sync_schedules": 300.0,
+            "refresh": 300.0,
+            "refresh_batch": 1800.0,
         }
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limits: TaskLimits = field(default_factory=TaskLimits)
     training: TrainingDefaults = field(default_factory=TrainingDefaults)
     job_result_expiration: float = 3600.0
+    #: A market replay of a static source (the all-in-one default on the sample); None: live.
+    replay: ReplaySettings | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -178,6 +222,7 @@ class SchedulerConfig:
         for name in (
             "lease_duration",
             "cleanup_interval",
+            "heartbeat_interval",
             "schedule_sync_interval",
             "shutdown_timeout",
             "ingest_misfire_grace",
@@ -192,11 +237,14 @@ class SchedulerConfig:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise InvalidSchedulerConfigError(name, "expected a number of seconds >= 0")
         _int_between("backfill_years", self.backfill_years, 1, 50)
-        _int_between("default_horizon", self.default_horizon, 1, 30)
-        _int_between("default_lookback", self.default_lookback, 5, 500)
         _int_between("forecast_history", self.forecast_history, 2, 100_000)
+        _int_between("refresh_batch_size", self.refresh_batch_size, 1, 10_000)
         for kind, seconds in self.job_timeouts.items():
             _positive(f"job_timeouts[{kind}]", seconds)
+        if self.replay is not None and self.source == "yfinance":
+            raise InvalidSchedulerConfigError(
+                "replay", "a market replay needs a static source (sample or csv:DIR), not yfinance"
+            )
 
     @property
     def is_sqlite(self) -> bool:

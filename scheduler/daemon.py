@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import Final
 from uuid import uuid4
 
 import anyio
@@ -26,7 +25,6 @@ from apscheduler import (
     JobAdded,
     JobReleased,
     SchedulerRole,
-    ScheduleUpdated,
     TaskDefaults,
 )
 from apscheduler.abc import EventBroker
@@ -34,21 +32,30 @@ from apscheduler.executors.async_ import AsyncJobExecutor
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.apscheduler_workarounds import (
+    create_node_data_store,
+    reconcile_running_jobs,
+    single_scheduler_lock,
+    wake_scheduler_loops,
+)
 from db.engine import create_async_db_engine, create_session_factory
-from db.jobstore import create_data_store, create_event_broker, reconcile_running_jobs
+from db.jobstore import create_event_broker
+from db.kinds import JobKind
+from db.repositories import HeartbeatRepository
 from db.revision import current_revision
+from forecasting.replay import ReplayClock
 from forecasting.sources import make_source
 from scheduler.config import SchedulerConfig
-from scheduler.lock import single_scheduler_lock
+from scheduler.job_logs import install_job_failure_filter
 from scheduler.outcomes import OutcomeRecorder
-from scheduler.runtime import WorkerRuntime, register_runtime, unregister_runtime
+from scheduler.reconcile import reconcile_orphan_versions, record_abandoned_attempts
+from scheduler.replay import build_replay, resume_point, run_replay
+from scheduler.runner import JobFailedError
+from scheduler.runtime import WorkerRuntime, register_runtime, unregister_runtime, wall_clock
 from scheduler.schedules import register_sync_schedule, sync_schedules
 from scheduler.tasks import JOB_EXECUTOR, configure_tasks
 
 logger = logging.getLogger(__name__)
-
-#: Task (and schedule) id of the synthetic events that wake APScheduler's loops.
-POLL_TASK_ID: Final = "stockcast.poll"
 
 
 class SchemaNotReadyError(RuntimeError):
@@ -125,44 +132,29 @@ class SchedulerDaemon:
         config = self._config
         broker = self._event_broker or create_event_broker(config.database_url)
         role = SchedulerRole[config.role]
-        scheduler = AsyncScheduler(
-            create_data_store(engine),
-            broker,
-            identity=self._identity,
-            role=role,
-            max_concurrent_jobs=config.max_concurrent_jobs,
-            job_executors={JOB_EXECUTOR: AsyncJobExecutor()},
-            task_defaults=TaskDefaults(job_executor=JOB_EXECUTOR, max_running_jobs=1),
-            lease_duration=timedelta(seconds=config.lease_duration),
-            cleanup_interval=timedelta(seconds=config.cleanup_interval),
-            logger=logging.getLogger("apscheduler"),
-        )
+        scheduler = self._new_scheduler(engine, broker, role)
+        sessions = create_session_factory(engine)
+        source = make_source(config.source, timeout=config.source_timeout)
+        replay: ReplayClock | None = None
+        if config.replay is not None:
+            replay, source = await build_replay(
+                source, config.replay, resume_at=await resume_point(sessions)
+            )
         runtime = WorkerRuntime(
             config=config,
             identity=self._identity,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             scheduler=scheduler,
-            source=make_source(config.source, timeout=config.source_timeout),
+            source=source,
             train_limiter=CapacityLimiter(config.train_concurrency),
+            clock=replay.now if replay is not None else wall_clock,
         )
         recorder = OutcomeRecorder(runtime)
-        if role is not SchedulerRole.scheduler:
-            from forecasting.predictor import limit_inference_threads  # imports torch
-
-            # Forecasts run in worker threads, several at once: one intra-op thread each keeps
-            # them from fighting over the cores (training sets its own, in its child process).
-            await anyio.to_thread.run_sync(limit_inference_threads, 1)
         register_runtime(runtime)
         try:
             async with scheduler:
-                await configure_tasks(scheduler, config.limits)
-                scheduler.subscribe(recorder.on_job_released, JobReleased)
-                scheduler.subscribe(recorder.on_job_added, JobAdded)
-                if role in (SchedulerRole.both, SchedulerRole.scheduler):
-                    report = await sync_schedules(scheduler, runtime.sessions, config)
-                    logger.info("schedules synced with the watchlist: %s", report.to_dict())
-                    await register_sync_schedule(scheduler, config)
+                await self._prepare(scheduler, runtime, recorder, role)
                 await scheduler.start_in_background()
                 self._scheduler = scheduler
                 logger.info(
@@ -174,8 +166,21 @@ class SchedulerDaemon:
                     "SQLite, single process" if config.is_sqlite else "PostgreSQL",
                 )
                 async with create_task_group() as group:
-                    group.start_soon(self._wake_periodically, broker, role)
+                    group.start_soon(
+                        wake_scheduler_loops, broker, role, config.effective_poll_interval
+                    )
                     group.start_soon(self._reconcile_periodically, engine)
+                    group.start_soon(self._beat_periodically, runtime)
+                    if (
+                        replay is not None
+                        and config.replay is not None
+                        and role
+                        in (
+                            SchedulerRole.both,
+                            SchedulerRole.scheduler,
+                        )
+                    ):
+                        group.start_soon(run_replay, runtime, replay, config.replay)
                     task_status.started()
                     await self._stop_requested.wait()
                     group.cancel_scope.cancel()
@@ -185,33 +190,55 @@ class SchedulerDaemon:
             unregister_runtime(runtime)
         logger.info("scheduler node %s stopped", self._identity)
 
-    async def _wake_periodically(self, broker: EventBroker, role: SchedulerRole) -> None:
-        """Wake APScheduler's loops every poll interval with synthetic local events.
+    def _new_scheduler(
+        self, engine: AsyncEngine, broker: EventBroker, role: SchedulerRole
+    ) -> AsyncScheduler:
+        """The node's APScheduler, on a data store that waits out database faults and takes no
+        retrain job this node has no training slot for (so an idle node trains it instead)."""
+        config = self._config
+        node_limits = {JobKind.RETRAIN.value: config.train_concurrency}
+        scheduler = AsyncScheduler(
+            create_node_data_store(engine, node_limits),
+            broker,
+            identity=self._identity,
+            role=role,
+            max_concurrent_jobs=config.max_concurrent_jobs,
+            job_executors={JOB_EXECUTOR: AsyncJobExecutor()},
+            task_defaults=TaskDefaults(job_executor=JOB_EXECUTOR, max_running_jobs=1),
+            lease_duration=timedelta(seconds=config.lease_duration),
+            cleanup_interval=timedelta(seconds=config.cleanup_interval),
+            logger=logging.getLogger("apscheduler"),
+        )
+        install_job_failure_filter(logging.getLogger("apscheduler"), JobFailedError)
+        return scheduler
 
-        Its loops sleep until a broker event arrives. Jobs enqueued by another process on SQLite
-        send none this process can hear; and the schedule loop ignores schedules still marked as
-        held by a node that died (``get_next_schedule_run_time`` skips every acquired schedule,
-        even with an expired lease), so without a nudge a survivor may never take them over.
-        """
-        interval = self._config.effective_poll_interval
-        while True:
-            await anyio.sleep(interval)
-            if role is not SchedulerRole.scheduler:
-                await broker.publish_local(
-                    JobAdded(job_id=uuid4(), task_id=POLL_TASK_ID, schedule_id=None)
-                )
-            if role is not SchedulerRole.worker:
-                await broker.publish_local(
-                    ScheduleUpdated(
-                        schedule_id=POLL_TASK_ID,
-                        task_id=POLL_TASK_ID,
-                        next_fire_time=datetime.now(UTC),
-                    )
-                )
+    async def _prepare(
+        self,
+        scheduler: AsyncScheduler,
+        runtime: WorkerRuntime,
+        recorder: OutcomeRecorder,
+        role: SchedulerRole,
+    ) -> None:
+        """Before the node takes jobs: its tasks and listeners, the schedules (a scheduling
+        role), the attempts a gone node abandoned, and the registry's orphans (a worker)."""
+        config = self._config
+        await configure_tasks(scheduler, config.limits)
+        scheduler.subscribe(recorder.on_job_released, JobReleased)
+        scheduler.subscribe(recorder.on_job_added, JobAdded)
+        if role in (SchedulerRole.both, SchedulerRole.scheduler):
+            report = await sync_schedules(scheduler, runtime.sessions, config)
+            logger.info("schedules synced with the watchlist: %s", report)
+            await register_sync_schedule(scheduler, config)
+        try:
+            await record_abandoned_attempts(runtime.sessions, config, identity=self._identity)
+        except (OperationalError, DBAPIError) as exc:
+            logger.warning("abandoned jobs not recorded at start: %s", exc)
+        if role is not SchedulerRole.scheduler:
+            await reconcile_orphan_versions(runtime.sessions, config, identity=self._identity)
 
     async def _reconcile_periodically(self, engine: AsyncEngine) -> None:
         """Keep APScheduler's per-task running-job counters true (they leak when a node dies; see
-        :func:`db.jobstore.reconcile_running_jobs`), once per clean-up interval."""
+        :func:`db.apscheduler_workarounds.reconcile_running_jobs`), once per clean-up interval."""
         while True:
             try:
                 await reconcile_running_jobs(engine)
@@ -219,6 +246,25 @@ class SchedulerDaemon:
                 # A busy SQLite file or a dropped connection: the next round will do it.
                 logger.debug("running-job counters not reconciled this round: %s", exc)
             await anyio.sleep(self._config.cleanup_interval)
+
+    async def _beat_periodically(self, runtime: WorkerRuntime) -> None:
+        """Write this node's heartbeat every ``heartbeat_interval`` seconds. A database that
+        cannot be written (locked, gone) costs a beat, never the node: the health check then
+        sees the beat age and says so."""
+        host, pid = socket.gethostname(), os.getpid()
+        while True:
+            try:
+                async with runtime.sessions() as session, session.begin():
+                    await HeartbeatRepository(session).beat(
+                        node=self._identity,
+                        host=host,
+                        pid=pid,
+                        role=self._config.role,
+                        at=datetime.now(UTC),
+                    )
+            except (OperationalError, DBAPIError) as exc:
+                logger.warning("heartbeat not written: %s", exc)
+            await anyio.sleep(self._config.heartbeat_interval)
 
     async def _drain(self, scheduler: AsyncScheduler, runtime: WorkerRuntime) -> None:
         """Take no new jobs, give the running ones ``shutdown_timeout`` to finish, then stop.

@@ -1,32 +1,41 @@
 """The retrain job: train a challenger in a child process, record it (and the gate's verdict)
-atomically, then queue a forecast so a new champion is used at once."""
+atomically, then queue a forecast so a new champion is used at once.
+
+The steps, in order: the job's parameters over the symbol's settings over the worker's defaults
+make the configurations (a parameter out of range fails the job before any work); the bars are
+made ready (a watched symbol's pending ingest is awaited, an unwatched symbol's history fetched);
+the child trains and judges; the outcome is recorded; a promoted champion's forecast is queued.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import replace
 
 import anyio
 import anyio.to_process
+import msgspec
 from anyio import BrokenWorkerProcess
 
-from db.kinds import JobKind
-from db.repositories import (
-    JobRepository,
-    ModelVersionRepository,
-    PriceRepository,
-    SymbolRepository,
+from db.contracts import (
+    JobRequest,
+    JobResult,
+    RecordedModel,
+    RetrainArguments,
+    RetrainParams,
+    RetrainResult,
+    to_json,
 )
-from forecasting.artifacts import ModelArtifact
-from forecasting.calendar import DEFAULT_EXCHANGE
+from db.kinds import JobKind
+from db.repositories import JobRepository, PriceRepository, SymbolRepository
 from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
+from forecasting.exchanges import infer_exchange
+from forecasting.promotion import PromotionPolicy, parse_policy
 from scheduler.config import TrainingDefaults
 from scheduler.conversions import records_to_bars
-from scheduler.enqueue import enqueue
-from scheduler.ingest import fetch_history
-from scheduler.models import record_training_outcome
-from scheduler.params import RetrainParams
-from scheduler.runner import JobContext
+from scheduler.ingest import enqueue_follow_ups, fetch_history
+from scheduler.model_records import load_champion, record_training_outcome
+from scheduler.runner import JobContext, until_stored
 from scheduler.training_process import TrainingRequest, train_in_child
 
 logger = logging.getLogger(__name__)
@@ -59,28 +68,66 @@ def training_configs(
     params: RetrainParams, *, horizon: int, lookback: int, defaults: TrainingDefaults
 ) -> tuple[ModelConfig, TrainConfig, BacktestConfig]:
     """The job's parameters over the symbol's settings (``horizon``, ``lookback``) over the
-    worker's defaults."""
-    model_config = ModelConfig(
-        lookback=params.lookback or lookback,
-        horizon=params.horizon or horizon,
-        hidden_size=defaults.hidden_size,
-        num_layers=defaults.num_layers,
+    worker's defaults. The configurations check every range (``forecasting.limits``):
+    ``InvalidConfigError`` names the parameter that is out of it."""
+    initial = params.initial
+    model = replace(
+        defaults.model,
+        lookback=_given(params.lookback, lookback),
+        horizon=_given(params.horizon, horizon),
     )
-    train_config = TrainConfig(
-        epochs=params.epochs or (defaults.initial_epochs if params.initial else defaults.epochs),
-        batch_size=params.batch_size or defaults.batch_size,
-        max_history=defaults.max_history,
-        accelerator=defaults.accelerator,
-        num_threads=defaults.num_threads,
+    train = replace(
+        defaults.train,
+        epochs=_given(params.epochs, defaults.initial_epochs if initial else defaults.train.epochs),
+        batch_size=_given(params.batch_size, defaults.train.batch_size),
     )
-    backtest_config = BacktestConfig(
-        folds=params.folds or (defaults.initial_folds if params.initial else defaults.folds),
-        test_size=defaults.test_size,
+    backtest = replace(
+        defaults.backtest,
+        folds=_given(params.folds, defaults.initial_folds if initial else defaults.backtest.folds),
     )
-    return model_config, train_config, backtest_config
+    return model, train, backtest
 
 
-async def _wait_for_pending_ingest(context: JobContext, symbol: str) -> None:
+def _given(value: int | None, default: int) -> int:
+    """A parameter when it was given (0 included: the configuration refuses it), else the
+    default."""
+    return default if value is None else value
+
+
+async def retrain_symbol(context: JobContext[RetrainArguments]) -> JobResult:
+    runtime = context.runtime
+    symbol, params = context.arguments.symbol, context.arguments.params
+    defaults = runtime.config.training
+    policy = parse_policy(params.policy) if params.policy else defaults.policy
+    async with runtime.sessions() as session:
+        row = await SymbolRepository(session).find(symbol)
+    watched = row if row is not None and row.active else None
+    # An unwatched symbol (trained on demand) takes the worker's default settings.
+    configs = training_configs(
+        params,
+        horizon=watched.horizon if watched else defaults.model.horizon,
+        lookback=watched.lookback if watched else defaults.model.lookback,
+        defaults=defaults,
+    )
+    if watched:
+        await _wait_for_pending_ingest(context, symbol)
+    else:
+        # A removed symbol keeps the exchange it was watched on; another is on its ticker's.
+        exchange = row.exchange if row is not None else infer_exchange(symbol)
+        await _fetch_unwatched_history(context, configs[0], exchange)
+    request = await _training_request(context, configs, policy)
+    recorded = await _train_and_record(context, request)
+    enqueued: dict[str, str] = {}
+    if (recorded.promoted or recorded.served_plan_id is not None) and watched:
+        # A new champion (or plan) serves at once instead of at the next close (forecasts are
+        # stored for watched symbols only; an unwatched one is served by POST /predict).
+        enqueued = await enqueue_follow_ups(
+            context, [JobRequest.for_symbol(JobKind.FORECAST, symbol)]
+        )
+    return RetrainResult(**msgspec.structs.asdict(recorded), enqueued=enqueued)
+
+
+async def _wait_for_pending_ingest(context: JobContext[RetrainArguments], symbol: str) -> None:
     """Train on the newest bars: the API queues a new symbol's backfill and its first training
     together, and a worker may pick the training first. Waits while an ingest of the symbol is
     queued or running, at most as long as an ingest may take."""
@@ -97,102 +144,92 @@ async def _wait_for_pending_ingest(context: JobContext, symbol: str) -> None:
     logger.warning("%s: training without waiting longer for its pending ingest", symbol)
 
 
-async def retrain_symbol(context: JobContext, raw_params: dict[str, Any] | None) -> dict[str, Any]:
-    runtime = context.runtime
-    symbol = context.symbol
-    if symbol is None:
-        raise ValueError("retrain needs a symbol")
-    params = RetrainParams.from_mapping(raw_params)
-    defaults = runtime.config.training
-    config = runtime.config
-    async with runtime.sessions() as session:
-        watched_row = await SymbolRepository(session).find(symbol)
-    watched = watched_row is not None and watched_row.active
-    if watched_row is not None and watched_row.active:
-        horizon, lookback = watched_row.horizon, watched_row.lookback
-        await _wait_for_pending_ingest(context, symbol)
-    else:
-        # An on-demand training of a symbol that is not watched: no ingest keeps its bars, so
-        # fetch the requested history first (the original service trained any symbol).
-        horizon, lookback = config.default_horizon, config.default_lookback
-        async with runtime.sessions() as session:
-            stored = await PriceRepository(session).load(
-                symbol, start=params.start_date, end=params.end_date
-            )
-        if len(stored) < (params.lookback or lookback) + (params.horizon or horizon) + 2:
-            await fetch_history(
-                context,
-                symbol,
-                start=params.start_date,
-                end=params.end_date,
-                exchange=DEFAULT_EXCHANGE,
-            )
-    async with runtime.sessions() as session:
+async def _fetch_unwatched_history(
+    context: JobContext[RetrainArguments], model: ModelConfig, exchange: str
+) -> None:
+    """An on-demand training of a symbol that is not watched: no ingest keeps its bars, so the
+    requested history is fetched first when too little of it is stored (the original service
+    trained any symbol)."""
+    symbol, params = context.arguments.symbol, context.arguments.params
+    async with context.runtime.sessions() as session:
+        stored = await PriceRepository(session).load(
+            symbol, start=params.start_date, end=params.end_date
+        )
+    if len(stored) < model.lookback + model.horizon + 2:
+        await fetch_history(
+            context, symbol, start=params.start_date, end=params.end_date, exchange=exchange
+        )
+
+
+async def _training_request(
+    context: JobContext[RetrainArguments],
+    configs: tuple[ModelConfig, TrainConfig, BacktestConfig],
+    policy: PromotionPolicy,
+) -> TrainingRequest:
+    """Everything the child needs, read from the database: the bars and the serving champion."""
+    symbol, params = context.arguments.symbol, context.arguments.params
+    model, train, backtest = configs
+    async with context.runtime.sessions() as session:
         records = await PriceRepository(session).load(
             symbol, start=params.start_date, end=params.end_date
         )
-        versions = ModelVersionRepository(session)
-        champion = await versions.champion(symbol)
-        champion_artifact: ModelArtifact | None = None
-        if champion is not None:
-            row = await versions.artifact(champion.id)
-            champion_artifact = ModelArtifact(weights=row.weights, metadata=row.metadata_json)
-    model_config, train_config, backtest_config = training_configs(
-        params, horizon=horizon, lookback=lookback, defaults=defaults
-    )
-    if len(records) < model_config.lookback + model_config.horizon + 2:
+        champion = await load_champion(session, symbol)
+    if len(records) < model.lookback + model.horizon + 2:
         raise NotEnoughPricesError(symbol, len(records))
-    request = TrainingRequest(
+    logger.info(
+        "%s: training a challenger on %d bars (champion: %s)",
+        symbol,
+        len(records),
+        champion.version_id if champion else "none",
+    )
+    defaults = context.runtime.config.training
+    return TrainingRequest(
         symbol=symbol,
         bars=records_to_bars(records),
-        model_config=model_config,
-        train_config=train_config,
-        backtest_config=backtest_config,
-        policy=params.policy or defaults.policy,
-        champion=champion_artifact,
+        model_config=model,
+        train_config=train,
+        backtest_config=backtest,
+        policy=policy,
+        champion=champion.artifact if champion else None,
         tracking_uri=defaults.tracking_uri,
         model_name=params.model_name,
         artifact_root=defaults.artifact_root,
         log_level=logging.getLogger().getEffectiveLevel(),
     )
-    logger.info(
-        "%s: training a challenger on %d bars (champion: %s)",
-        symbol,
-        len(records),
-        champion.id if champion else "none",
-    )
+
+
+async def _train_and_record(
+    context: JobContext[RetrainArguments], request: TrainingRequest
+) -> RecordedModel:
+    """Train in the child process, then record the outcome (and the gate's verdict) at once."""
+    runtime = context.runtime
     try:
         # cancellable: a shutdown that runs out of patience kills the child instead of waiting.
         outcome = await anyio.to_process.run_sync(
             train_in_child, request, cancellable=True, limiter=runtime.train_limiter
         )
     except BrokenWorkerProcess as exc:
-        raise TrainingProcessDiedError(symbol) from exc
-    recorded = await record_training_outcome(
-        runtime.sessions,
-        symbol=symbol,
-        outcome=outcome,
-        params={
-            **params.to_dict(),
-            "model": model_config.to_dict(),
-            "train": train_config.to_dict(),
-            "backtest": backtest_config.to_dict(),
-            "policy": (params.policy or defaults.policy).value,
-        },
-        model_name=params.model_name,
-        job_id=context.job_id,
-        tracking_uri=defaults.tracking_uri,
-    )
-    enqueued: dict[str, str] = {}
-    if recorded.promoted and watched:
-        # A new champion serves at once instead of at the next close (forecasts are stored for
-        # watched symbols only; an unwatched one is served by POST /predict).
-        enqueued[JobKind.FORECAST.value] = await enqueue(
-            runtime.scheduler,
+        raise TrainingProcessDiedError(request.symbol) from exc
+    params = {
+        **to_json(context.arguments.params),
+        "model": request.model_config.to_dict(),
+        "train": request.train_config.to_dict(),
+        "backtest": request.backtest_config.to_dict(),
+        "policy": request.policy.value,
+    }
+
+    async def record() -> RecordedModel:
+        return await record_training_outcome(
             runtime.sessions,
-            JobKind.FORECAST,
-            symbol=symbol,
-            kwargs={"symbol": symbol},
-            result_expiration=runtime.config.job_result_expiration,
+            symbol=request.symbol,
+            outcome=outcome,
+            params=params,
+            model_name=request.model_name,
+            job_id=context.job_id,
+            tracking_uri=request.tracking_uri,
         )
-    return {**recorded.to_dict(), "enqueued": enqueued}
+
+    # The training is done: a database that cannot take it now (a full disk, a lock, a
+    # restart) is waited for, instead of throwing away minutes to hours of CPU. Each try is
+    # one transaction, so nothing is recorded twice.
+    return await until_stored(record, what=f"the {request.symbol} model of job {context.job_id}")

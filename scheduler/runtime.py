@@ -8,9 +8,10 @@ so they cannot close over a runtime; they look theirs up through the scheduler t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -63,6 +64,11 @@ class InFlightJobs:
         await self._idle.wait()
 
 
+def wall_clock() -> datetime:
+    """The real "now", aware UTC: the clock of every run that is not a replay."""
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class WorkerRuntime:
     """One worker's shared resources; created by the daemon, used by every job it runs."""
@@ -75,6 +81,9 @@ class WorkerRuntime:
     source: PriceSource
     train_limiter: CapacityLimiter
     in_flight: InFlightJobs = field(default_factory=InFlightJobs)
+    #: "Now" for the jobs' clock-driven choices (the last closed session): the wall clock, or
+    #: the simulated one of a market replay (:mod:`scheduler.replay`).
+    clock: Callable[[], datetime] = field(default=wall_clock)
 
 
 _RUNTIMES: WeakKeyDictionary[AsyncScheduler, WorkerRuntime] = WeakKeyDictionary()

@@ -1,7 +1,9 @@
 """Keeping APScheduler's schedules in step with the watchlist.
 
-Each active symbol has ``ingest:SYM`` (after every close of its exchange) and ``retrain:SYM`` (at
-its cadence). Registration is idempotent: a schedule whose signature (trigger settings, misfire
+Each exchange with an active symbol has ``refresh:MIC`` (after every close: its symbols are
+refreshed in batches, ``scheduler.refresh``), and each active symbol ``retrain:SYM`` (at its
+cadence). A new symbol on an exchange already watched adds only its retrain schedule. Older
+deployments' per-symbol ``ingest:SYM`` schedules are still ours: a sync removes them. Registration is idempotent: a schedule whose signature (trigger settings, misfire
 grace) is unchanged is left alone, so its pending fire time survives a restart and a scheduler
 that was down catches up once (coalescing ``latest``); a changed one is replaced; schedules of
 symbols no longer watched are removed. Schedules with other ids are not ours and never touched.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -26,16 +28,18 @@ from apscheduler.abc import Trigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.contracts import JobRequest, SyncResult
 from db.kinds import JobKind, schedule_id
-from db.models import WatchedSymbol
+from db.models import RetrainCadence, WatchedSymbol
 from db.repositories import SymbolRepository
 from scheduler.config import SchedulerConfig
-from scheduler.triggers import Cadence, SessionCloseTrigger
+from scheduler.triggers import SessionCloseTrigger
 
 logger = logging.getLogger(__name__)
 
-#: The per-symbol schedules this module owns.
-MANAGED_KINDS: Final = (JobKind.INGEST, JobKind.RETRAIN)
+#: The schedules this module owns: per exchange (refresh), per symbol (retrain), and the per-symbol
+#: ingest schedules of older deployments (only ever removed).
+MANAGED_KINDS: Final = (JobKind.REFRESH, JobKind.RETRAIN, JobKind.INGEST)
 #: The periodic safety net that re-syncs even if a watchlist change's sync job was lost.
 SYNC_SCHEDULE_ID: Final = "sync_schedules"
 SIGNATURE_KEY: Final = "stockcast_signature"
@@ -51,30 +55,9 @@ class DesiredSchedule:
     signature: str
 
 
-@dataclass(kw_only=True)
-class SyncReport:
-    """What a sync changed, by schedule id."""
-
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    #: Schedules that could not be registered, with the reason (one bad symbol, e.g. an unknown
-    #: exchange, must not keep the others unscheduled or a node from starting).
-    failed: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "replaced": self.replaced,
-            "removed": self.removed,
-            "unchanged": self.unchanged,
-            "failed": self.failed,
-        }
-
-
 def managed_symbol(schedule_id_: str) -> str | None:
-    """The symbol of a schedule this module owns (``ingest:DIS`` -> ``DIS``), else None."""
+    """The symbol (or, for ``refresh``, the exchange) of a schedule this module owns
+    (``retrain:DIS`` -> ``DIS``), else None."""
     kind, sep, symbol = schedule_id_.partition(":")
     if sep and symbol and kind in {k.value for k in MANAGED_KINDS}:
         return symbol
@@ -84,47 +67,57 @@ def managed_symbol(schedule_id_: str) -> str | None:
 def desired_schedules(
     symbols: Sequence[WatchedSymbol], config: SchedulerConfig
 ) -> list[DesiredSchedule]:
-    """The schedules the watchlist calls for."""
+    """The schedules the watchlist calls for: one refresh per exchange, one retrain per symbol."""
     desired: list[DesiredSchedule] = []
-    for watched in symbols:
-        ingest = SessionCloseTrigger(
-            exchange=watched.exchange,
+    for exchange in sorted({watched.exchange for watched in symbols}):
+        refresh = SessionCloseTrigger(
+            exchange=exchange,
             delay=timedelta(seconds=config.ingest_delay),
-            cadence=Cadence.DAILY,
+            cadence=RetrainCadence.DAILY,
         )
+        desired.append(
+            _desired(JobRequest.refresh(exchange), exchange, refresh, config.ingest_misfire_grace)
+        )
+    for watched in symbols:
         retrain = SessionCloseTrigger(
             exchange=watched.exchange,
             delay=timedelta(seconds=config.retrain_delay),
-            cadence=Cadence(watched.retrain_cadence.value),
+            cadence=RetrainCadence(watched.retrain_cadence),
         )
-        for kind, trigger, kwargs, grace in (
-            (JobKind.INGEST, ingest, {"symbol": watched.symbol}, config.ingest_misfire_grace),
-            (
-                JobKind.RETRAIN,
+        desired.append(
+            _desired(
+                JobRequest.retrain(watched.symbol),
+                watched.symbol,
                 retrain,
-                {"symbol": watched.symbol, "params": {}},
                 config.retrain_misfire_grace,
-            ),
-        ):
-            desired.append(
-                DesiredSchedule(
-                    id=schedule_id(kind, watched.symbol),
-                    kind=kind,
-                    trigger=trigger,
-                    kwargs=kwargs,
-                    misfire_grace=grace,
-                    signature=f"{trigger.signature.as_text()};grace={grace:g}",
-                )
             )
+        )
     return desired
+
+
+def _desired(
+    request: JobRequest, key: str, trigger: SessionCloseTrigger, grace: float
+) -> DesiredSchedule:
+    return DesiredSchedule(
+        id=schedule_id(request.kind, key),
+        kind=request.kind,
+        trigger=trigger,
+        kwargs=request.kwargs,
+        misfire_grace=grace,
+        signature=f"{trigger.signature.as_text()};grace={grace:g}",
+    )
 
 
 async def sync_schedules(
     scheduler: AsyncScheduler,
     sessions: async_sessionmaker[AsyncSession],
     config: SchedulerConfig,
-) -> SyncReport:
-    """Make the managed schedules match the active watchlist; safe to run at any time, twice."""
+) -> SyncResult:
+    """Make the managed schedules match the active watchlist; safe to run at any time, twice.
+
+    One schedule that cannot be registered (an unknown exchange, say) is reported in ``failed``
+    and must not keep the others unscheduled or a node from starting.
+    """
     async with sessions() as session:
         symbols = await SymbolRepository(session).list(active=True)
     existing: dict[str, Schedule] = {
@@ -132,33 +125,48 @@ async def sync_schedules(
         for schedule in await scheduler.get_schedules()
         if managed_symbol(schedule.id) is not None
     }
-    report = SyncReport()
+    added: list[str] = []
+    replaced: list[str] = []
+    failed: dict[str, str] = {}
+    unchanged = 0
     for wanted in desired_schedules(symbols, config):
         current = existing.pop(wanted.id, None)
         if current is not None and current.metadata.get(SIGNATURE_KEY) == wanted.signature:
-            report.unchanged += 1
+            unchanged += 1
             continue
-        try:
-            await scheduler.add_schedule(
-                wanted.kind.value,
-                wanted.trigger,
-                id=wanted.id,
-                kwargs=wanted.kwargs,
-                coalesce=CoalescePolicy.latest,
-                misfire_grace_time=timedelta(seconds=wanted.misfire_grace),
-                metadata={SIGNATURE_KEY: wanted.signature},
-                job_result_expiration_time=timedelta(seconds=config.job_result_expiration),
-                conflict_policy=ConflictPolicy.replace,
-            )
-        except ValueError as exc:  # the trigger's first fire time: e.g. an unknown exchange
-            logger.error("cannot schedule %s: %s", wanted.id, exc)
-            report.failed[wanted.id] = str(exc)
+        problem = await _register(scheduler, wanted, config)
+        if problem is not None:
+            failed[wanted.id] = problem
             continue
-        (report.added if current is None else report.replaced).append(wanted.id)
-    for stale in sorted(existing):
+        (added if current is None else replaced).append(wanted.id)
+    removed = sorted(existing)
+    for stale in removed:
         await scheduler.remove_schedule(stale)
-        report.removed.append(stale)
-    return report
+    return SyncResult(
+        added=added, replaced=replaced, removed=removed, unchanged=unchanged, failed=failed
+    )
+
+
+async def _register(
+    scheduler: AsyncScheduler, wanted: DesiredSchedule, config: SchedulerConfig
+) -> str | None:
+    """Add or replace one schedule; the reason it cannot be registered, if it cannot."""
+    try:
+        await scheduler.add_schedule(
+            wanted.kind.value,
+            wanted.trigger,
+            id=wanted.id,
+            kwargs=wanted.kwargs,
+            coalesce=CoalescePolicy.latest,
+            misfire_grace_time=timedelta(seconds=wanted.misfire_grace),
+            metadata={SIGNATURE_KEY: wanted.signature},
+            job_result_expiration_time=timedelta(seconds=config.job_result_expiration),
+            conflict_policy=ConflictPolicy.replace,
+        )
+    except ValueError as exc:  # the trigger's first fire time: e.g. an unknown exchange
+        logger.error("cannot schedule %s: %s", wanted.id, exc)
+        return str(exc)
+    return None
 
 
 async def register_sync_schedule(scheduler: AsyncScheduler, config: SchedulerConfig) -> None:

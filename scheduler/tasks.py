@@ -1,27 +1,32 @@
 """The APScheduler tasks (ids = ``db.kinds.JobKind`` values) and their configuration.
 
-Each task is a thin, module-level async function (APScheduler stores it by reference) that hands
-its body to :func:`scheduler.runner.run_job`. All run on the ``async`` executor on purpose: their
-database I/O is async, and the CPU work inside them is sent to a thread (fetching, forecasting) or
-a child process (training) by the body itself, so the event loop that renews job leases never
-blocks.
+Each task is a thin, module-level async function (APScheduler stores it by reference) whose
+keyword arguments are the job's (``db.contracts``: what the API and the scheduler enqueue) and
+which hands its body to :func:`scheduler.runner.run_job`. All run on the ``async`` executor on
+purpose: their database I/O is async, and the CPU work inside them is sent to a thread (fetching,
+forecasting) or a child process (training) by the body itself, so the event loop that renews job
+leases never blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from functools import partial
 from typing import Any, Final
 
 from apscheduler import AsyncScheduler
 from apscheduler.eventbrokers.local import LocalEventBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.contracts import SyncResult, SyncSchedulesArguments
 from db.jobstore import create_data_store
 from db.kinds import JobKind
 from scheduler.config import TaskLimits
-from scheduler.forecasts import evaluate_symbol, forecast_symbol
+from scheduler.evaluate_job import evaluate_symbol
+from scheduler.forecast_job import forecast_symbol
+from scheduler.global_retrain import retrain_global as train_global
 from scheduler.ingest import ingest_prices
+from scheduler.refresh import plan_refresh
+from scheduler.refresh import refresh_batch as refresh_symbols
 from scheduler.retrain import retrain_symbol
 from scheduler.runner import JobContext, run_job
 from scheduler.schedules import sync_schedules as sync_watchlist_schedules
@@ -32,33 +37,48 @@ JOB_EXECUTOR: Final = "async"
 
 async def ingest(symbol: str) -> dict[str, Any]:
     """Fetch and store the symbol's new daily bars, then queue its forecast and evaluation."""
-    return await run_job(JobKind.INGEST, {"symbol": symbol}, ingest_prices, symbol=symbol)
+    return await run_job(JobKind.INGEST, {"symbol": symbol}, ingest_prices)
 
 
 async def forecast(symbol: str) -> dict[str, Any]:
     """Store a fresh forecast from the symbol's champion (or the naive baseline)."""
-    return await run_job(JobKind.FORECAST, {"symbol": symbol}, forecast_symbol, symbol=symbol)
+    return await run_job(JobKind.FORECAST, {"symbol": symbol}, forecast_symbol)
 
 
 async def evaluate(symbol: str) -> dict[str, Any]:
     """Fill in the actual closes of the symbol's matured forecasts."""
-    return await run_job(JobKind.EVALUATE, {"symbol": symbol}, evaluate_symbol, symbol=symbol)
+    return await run_job(JobKind.EVALUATE, {"symbol": symbol}, evaluate_symbol)
 
 
 async def retrain(symbol: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a challenger, judge it with the promotion gate and record it."""
     return await run_job(
-        JobKind.RETRAIN,
-        {"symbol": symbol, "params": params or {}},
-        partial(retrain_symbol, raw_params=params),
-        symbol=symbol,
+        JobKind.RETRAIN, {"symbol": symbol, "params": params or {}}, retrain_symbol
     )
 
 
-async def _sync_body(context: JobContext) -> dict[str, Any]:
+async def retrain_global(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train the global LSTM for the whole watchlist and every symbol's challenger beside it."""
+    return await run_job(JobKind.RETRAIN_GLOBAL, {"params": params or {}}, train_global)
+
+
+async def refresh(exchange: str) -> dict[str, Any]:
+    """After ``exchange``'s close: split its due symbols into batch jobs."""
+    return await run_job(JobKind.REFRESH, {"exchange": exchange}, plan_refresh)
+
+
+async def refresh_batch(exchange: str, session: str, symbols: list[str]) -> dict[str, Any]:
+    """Fetch, store, forecast and evaluate one batch of an exchange's symbols."""
+    return await run_job(
+        JobKind.REFRESH_BATCH,
+        {"exchange": exchange, "session": session, "symbols": symbols},
+        refresh_symbols,
+    )
+
+
+async def _sync_body(context: JobContext[SyncSchedulesArguments]) -> SyncResult:
     runtime = context.runtime
-    report = await sync_watchlist_schedules(runtime.scheduler, runtime.sessions, runtime.config)
-    return report.to_dict()
+    return await sync_watchlist_schedules(runtime.scheduler, runtime.sessions, runtime.config)
 
 
 async def sync_schedules() -> dict[str, Any]:
@@ -72,6 +92,9 @@ TASK_FUNCTIONS: Final[dict[JobKind, Callable[..., Coroutine[Any, Any, dict[str, 
     JobKind.EVALUATE: evaluate,
     JobKind.RETRAIN: retrain,
     JobKind.SYNC_SCHEDULES: sync_schedules,
+    JobKind.RETRAIN_GLOBAL: retrain_global,
+    JobKind.REFRESH: refresh,
+    JobKind.REFRESH_BATCH: refresh_batch,
 }
 
 

@@ -9,12 +9,12 @@ plain JSON (the data store uses APScheduler's JSON serializer, never pickle).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from apscheduler.abc import Trigger
 
+from db.models import RetrainCadence
 from forecasting.calendar import (
     DEFAULT_EXCHANGE,
     DateOutsideCalendarError,
@@ -24,14 +24,6 @@ from forecasting.calendar import (
 )
 
 STATE_VERSION = 1
-
-
-class Cadence(StrEnum):
-    """Which session closes fire: every one, the last of each week, or the last of each month."""
-
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
 
 
 class InvalidTriggerStateError(ValueError):
@@ -48,7 +40,7 @@ class TriggerSignature:
 
     exchange: str
     delay_seconds: float
-    cadence: Cadence
+    cadence: RetrainCadence
 
     def as_text(self) -> str:
         return f"{self.exchange}+{self.delay_seconds:g}s/{self.cadence.value}"
@@ -59,6 +51,18 @@ def _aware(value: datetime | str) -> datetime:
     if parsed.tzinfo is None:
         raise InvalidTriggerStateError(f"naive datetime {parsed.isoformat()}")
     return parsed.astimezone(UTC)
+
+
+def session_ends_period(session: date, cadence: RetrainCadence, exchange: str) -> bool:
+    """Whether ``session`` is one ``cadence`` fires after: every session for ``daily``, the last
+    session of its ISO week for ``weekly``, of its month for ``monthly``. Shared by the live
+    trigger and the market replay, so both retrain on the same days."""
+    if cadence is RetrainCadence.DAILY:
+        return True
+    following = trading_days_after(session, 1, exchange)[0]
+    if cadence is RetrainCadence.WEEKLY:
+        return following.isocalendar()[:2] != session.isocalendar()[:2]
+    return (following.year, following.month) != (session.year, session.month)
 
 
 class SessionCloseTrigger(Trigger):
@@ -77,14 +81,14 @@ class SessionCloseTrigger(Trigger):
         *,
         exchange: str = DEFAULT_EXCHANGE,
         delay: timedelta = timedelta(minutes=30),
-        cadence: Cadence | str = Cadence.DAILY,
+        cadence: RetrainCadence | str = RetrainCadence.DAILY,
         start_time: datetime | None = None,
     ) -> None:
         if delay < timedelta(0):
             raise ValueError("delay must not be negative")
         self.exchange = exchange
         self.delay = delay
-        self.cadence = Cadence(cadence)
+        self.cadence = RetrainCadence(cadence)
         self.start_time = _aware(start_time) if start_time is not None else datetime.now(UTC)
         self._last_fire_time: datetime | None = None
 
@@ -115,13 +119,11 @@ class SessionCloseTrigger(Trigger):
         return close
 
     def _qualifies(self, close: datetime) -> bool:
-        if self.cadence is Cadence.DAILY:
+        if self.cadence is RetrainCadence.DAILY:
             return True
-        session = last_closed_session(close, self.exchange)
-        following = trading_days_after(session, 1, self.exchange)[0]
-        if self.cadence is Cadence.WEEKLY:
-            return following.isocalendar()[:2] != session.isocalendar()[:2]
-        return (following.year, following.month) != (session.year, session.month)
+        return session_ends_period(
+            last_closed_session(close, self.exchange), self.cadence, self.exchange
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -142,7 +144,7 @@ class SessionCloseTrigger(Trigger):
                 raise InvalidTriggerStateError(f"state version {version} is newer than this code")
             self.exchange = str(state["exchange"])
             self.delay = timedelta(seconds=float(state["delay"]))
-            self.cadence = Cadence(state["cadence"])
+            self.cadence = RetrainCadence(state["cadence"])
             self.start_time = _aware(state["start_time"])
             last = state["last_fire_time"]
             self._last_fire_time = _aware(last) if last is not None else None

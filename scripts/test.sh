@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: install everything, then lint, type-check and run the whole suite
-# on SQLite and PostgreSQL. Extra arguments go to pytest.
+# The README's test command: install everything, then lint, type-check, check the layer contracts
+# and run the whole suite on SQLite and PostgreSQL. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,5 +13,7 @@ echo "==> ruff"
 .venv/bin/ruff format --check .
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> import contracts (DESIGN.md's layers)"
+.venv/bin/lint-imports
 echo "==> pytest (PostgreSQL: ${STOCKCAST_TEST_POSTGRES_URL:-NOT RUN})"
 .venv/bin/pytest --durations=15 "$@"

@@ -17,8 +17,11 @@ from typing import Protocol
 
 from stockcast.settings import Settings, SettingsError
 
+#: The one log line format of every process (the CLI, and the API's server workers).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 #: Modules under ``stockcast.commands`` that contribute sub-commands, in ``--help`` order.
-COMMAND_MODULES = ("up", "service", "scheduler", "db", "model")
+COMMAND_MODULES = ("up", "service", "scheduler", "db", "model", "health")
 
 EXIT_USAGE = 2
 
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(
         level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     handler: Handler = args.handler
     try:

@@ -11,8 +11,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
+from db.apscheduler_workarounds import create_scheduler_tables
 from db.engine import create_async_db_engine
-from db.jobstore import create_scheduler_tables
 from db.revision import current_revision
 from migrations import SCRIPT_LOCATION
 

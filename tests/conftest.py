@@ -27,7 +27,6 @@ from stockcast.schema import upgrade_database
 
 POSTGRES_ENV = "STOCKCAST_TEST_POSTGRES_URL"
 NOT_RUN_REASON = f"PostgreSQL half NOT RUN: set {POSTGRES_ENV} to run it"
-SHARED_DATA_ENV = "STOCKCAST_SHARED_DATA"
 
 _counter = itertools.count()
 
@@ -39,27 +38,6 @@ def postgres_admin_url() -> str | None:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def shared_data_candidates() -> list[Path]:
-    """Where the shared test data may be: ``$STOCKCAST_SHARED_DATA``, else ``shared/data`` beside
-    the checkout (``../shared/data`` from the project's root), else that folder on this kind of
-    machine (``/work/shared/data``), for a clone made somewhere else."""
-    repo = Path(__file__).resolve().parents[1]
-    candidates = [repo.parent / "shared" / "data", Path("/work/shared/data")]
-    if os.environ.get(SHARED_DATA_ENV):
-        candidates.insert(0, Path(os.environ[SHARED_DATA_ENV]))
-    return candidates
-
-
-@pytest.fixture(scope="session")
-def shared_prices_dir() -> Path:
-    """``../shared/data/prices``: real daily prices for tests (never shipped in the product)."""
-    for candidate in shared_data_candidates():
-        if (candidate / "prices").is_dir():
-            return candidate / "prices"
-    tried = ", ".join(str(c) for c in shared_data_candidates())
-    raise RuntimeError(f"test data missing: no prices/ folder in {tried} (set {SHARED_DATA_ENV})")
 
 
 # --------------------------------------------------------------------------- backends

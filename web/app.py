@@ -9,20 +9,28 @@ from litestar.datastructures import State
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.static_files import create_static_files_router
 
-from web.auth import STATE_KEY, ApiKeyChecker, require_api_key
+from web.auth import STATE_KEY, ApiKeyChecker, counts_against_rate_limit, require_api_key
 from web.config import WebConfig
 from web.controllers.dashboard import DashboardPlugin
 from web.controllers.events import EventsController
+from web.controllers.forecast_batch import LatestForecastsController
 from web.controllers.forecasts import ForecastsController
 from web.controllers.health import HealthController
 from web.controllers.jobs import JobsController
-from web.controllers.metrics import MetricsController
-from web.controllers.models import ModelsController
+from web.controllers.model_versions import ModelsController
 from web.controllers.ondemand import OnDemandController
+from web.controllers.prometheus import MetricsController
+from web.controllers.replay import ReplayController
 from web.controllers.symbols import SymbolsController
 from web.errors import problem_details_plugin
-from web.metrics import ApiMetrics
-from web.openapi import STATIC_DIRECTORY, STATIC_PATH, openapi_config
+from web.openapi import (
+    STATIC_DIRECTORY,
+    STATIC_PATH,
+    StrictPayloadSchemaPlugin,
+    openapi_config,
+)
+from web.options import before_request
+from web.prometheus import ApiMetrics
 from web.state import api_lifespan
 
 if TYPE_CHECKING:
@@ -39,7 +47,10 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
     metrics = ApiMetrics()
     # Per app, not per class: the limit is configuration. Keyed by client address; its store is
     # the app's own in-memory one (a limit per API process).
-    on_demand_limit = RateLimitConfig(rate_limit=("minute", config.rate_limit_per_minute))
+    on_demand_limit = RateLimitConfig(
+        rate_limit=("minute", config.rate_limit_per_minute),
+        check_throttle_handler=counts_against_rate_limit,
+    )
     # Write handlers carry the key guard themselves; reads get it here, only when configured. A
     # guard costs every request it applies to (Litestar copies the handler for each call), so
     # open reads - the cached forecast above all - do not pay for one.
@@ -53,10 +64,12 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
                 route_handlers=[
                     SymbolsController,
                     ForecastsController,
+                    LatestForecastsController,
                     JobsController,
                     ModelsController,
                     EventsController,
                     MetricsController,
+                    ReplayController,
                 ],
             ),
             Router(
@@ -69,9 +82,14 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
                 path=STATIC_PATH, directories=[STATIC_DIRECTORY], include_in_schema=False
             ),
         ],
+        before_request=before_request,
         lifespan=[api_lifespan(config, metrics, scheduler=scheduler)],
+        # The process sets up logging (one format for the whole run: stockcast.cli); Litestar's
+        # default config would replace the root handler with its own format at start-up.
+        # Unexpected errors are logged by web.errors with their tracebacks.
+        logging_config=None,
         middleware=[metrics.middleware()],
-        plugins=[problem_details_plugin(), DashboardPlugin()],
+        plugins=[problem_details_plugin(), DashboardPlugin(), StrictPayloadSchemaPlugin()],
         state=State(
             {
                 STATE_KEY: ApiKeyChecker(

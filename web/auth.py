@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any, Final
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
@@ -54,6 +55,21 @@ class ApiKeyChecker:
             matched |= hmac.compare_digest(digest, candidate)
         if not matched:
             raise MissingApiKeyError(configured=True, supplied=True)
+
+
+async def counts_against_rate_limit(request: Request[Any, Any, Any]) -> bool:
+    """The rate limiter's ``check_throttle_handler``: only a request that passes the key check
+    is counted. The limiter runs before the guards, so without this a keyless write could get a
+    429 instead of its 401, and a stranger's 401s would use up a key holder's limit."""
+    checker: ApiKeyChecker = request.app.state[STATE_KEY]
+    try:
+        checker.check(
+            request.headers.get(API_KEY_HEADER),
+            write=request.scope.get("method", "GET") not in READ_METHODS,
+        )
+    except MissingApiKeyError:
+        return False
+    return True
 
 
 async def require_api_key(

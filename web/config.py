@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from forecasting.limits import HORIZON, LOOKBACK
+
 
 class InvalidWebConfigError(ValueError):
     """A :class:`WebConfig` field outside the range the API can work with."""
@@ -26,8 +28,8 @@ class WebConfig:
     require_key_for_reads: bool = False
     source: str = "yfinance"
     rate_limit_per_minute: int = 30
-    default_horizon: int = 5
-    default_lookback: int = 60
+    default_horizon: int = HORIZON.default
+    default_lookback: int = LOOKBACK.default
     title: str = "stockcast"
     version: str = "0.1.0"
     #: Base URL of the MLflow UI (``http://mlflow:5000``); model payloads link runs there when set.
@@ -60,8 +62,8 @@ class WebConfig:
 
     def __post_init__(self) -> None:
         _check_int("rate_limit_per_minute", self.rate_limit_per_minute, 1, 1_000_000)
-        _check_int("default_horizon", self.default_horizon, 1, 30)
-        _check_int("default_lookback", self.default_lookback, 5, 500)
+        _check_int("default_horizon", self.default_horizon, HORIZON.low, HORIZON.high)
+        _check_int("default_lookback", self.default_lookback, LOOKBACK.low, LOOKBACK.high)
         _check_int("forecast_max_age_s", self.forecast_max_age_s, 0, 86_400)
         _check_int("model_cache_size", self.model_cache_size, 1, 1024)
         _check_int("inference_threads", self.inference_threads, 1, 256)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -18,6 +19,8 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.plugins.problem_details import ProblemDetailsPlugin as _ProblemDetailsPlugin
 from sqlalchemy.exc import OperationalError
 
+from db.apscheduler_workarounds import TaskNotConfiguredError
+from db.enqueue import JobQueueUnavailableError
 from db.repositories import (
     JobNotFoundError,
     ModelVersionNotFoundError,
@@ -97,25 +100,6 @@ class PricesUnavailableError(RuntimeError):
         self.reason = reason
 
 
-class JobQueueUnavailableError(RuntimeError):
-    """APScheduler's data store cannot take jobs right now (database down or not migrated)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the job queue is unavailable: {reason}")
-        self.reason = reason
-
-
-class TaskNotConfiguredError(RuntimeError):
-    """The task a job would run is not configured in the data store: migrations were not run."""
-
-    def __init__(self, task_id: str) -> None:
-        super().__init__(
-            f"task {task_id!r} is not configured in the scheduler's data store; run "
-            "`stockcast db upgrade`"
-        )
-        self.task_id = task_id
-
-
 class MissingApiKeyError(PermissionError):
     """The request needs an ``X-API-Key`` header with a configured key."""
 
@@ -170,6 +154,7 @@ QUEUE_UNAVAILABLE = ProblemKind(status=503, slug="queue-unavailable", title="Job
 DATABASE_UNAVAILABLE = ProblemKind(
     status=503, slug="database-unavailable", title="Database unavailable"
 )
+NOT_READY = ProblemKind(status=503, slug="not-ready", title="Not ready")
 INTERNAL = ProblemKind(status=500, slug="internal", title="Internal server error")
 
 #: Domain error -> problem. Looked up along the exception's MRO, most specific class first.
@@ -240,9 +225,10 @@ def _first_validation_message(errors: list[dict[str, str]]) -> str | None:
 #: Plain words for the fields whose pattern msgspec would otherwise quote as a regex.
 _PATTERN_HINTS: Final[Mapping[str, str]] = {
     "symbol": (
-        "not a ticker symbol: expected 1-16 characters of A-Z, 0-9, '.', '-', '=' "
-        "(optionally starting with '^')"
+        "not a ticker symbol: expected 1-16 characters of A-Z and 0-9, joined by single "
+        "'.', '-' or '=' (optionally starting with '^'), such as AAPL, BRK-B or PETR4.SA"
     ),
+    "Last-Event-ID": "expected an event id: up to 18 ASCII digits (or nothing)",
     "model_name": (
         "expected 1-64 characters of letters, digits, '_', '.', '-', starting with a letter "
         "or digit"
@@ -250,10 +236,32 @@ _PATTERN_HINTS: Final[Mapping[str, str]] = {
 }
 
 
+#: Query parameters whose Python name differs from the name a client writes (``from`` is a
+#: keyword); errors name the parameter as the client wrote it. A test keeps this complete.
+QUERY_PARAMETER_NAMES: Final[Mapping[str, str]] = {
+    "start": "from",
+    "end": "to",
+    "symbols": "symbol",
+}
+
+
+#: The same for headers: the name on the wire, not the handler's.
+HEADER_PARAMETER_NAMES: Final[Mapping[str, str]] = {"last_event_id": "Last-Event-ID"}
+
+
 def _clean_validation_error(error: Any) -> dict[str, str]:
     if not isinstance(error, Mapping):
         return {"message": str(error)}
-    cleaned = {name: str(value) for name, value in error.items() if value is not None}
+    # Litestar says where a parameter was with its ParamType enum: the client wants "query".
+    cleaned = {
+        name: str(value.value if isinstance(value, Enum) else value)
+        for name, value in error.items()
+        if value is not None
+    }
+    if cleaned.get("source") == "query" and "key" in cleaned:
+        cleaned["key"] = QUERY_PARAMETER_NAMES.get(cleaned["key"], cleaned["key"])
+    if cleaned.get("source") == "header" and "key" in cleaned:
+        cleaned["key"] = HEADER_PARAMETER_NAMES.get(cleaned["key"], cleaned["key"])
     hint = _PATTERN_HINTS.get(cleaned.get("key", ""))
     if hint is not None and "matching regex" in cleaned.get("message", ""):
         cleaned["message"] = hint

@@ -25,6 +25,7 @@ from contextlib import suppress
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.engine import first_line
 from db.repositories import EventRepository
 from web.schemas.events import EventOut, event_out
 
@@ -152,7 +153,7 @@ class EventHub:
             except (SQLAlchemyError, OSError) as exc:
                 failures += 1
                 if failures == 1:
-                    logger.warning("cannot read events (will retry): %s", _first_line(exc))
+                    logger.warning("cannot read events (will retry): %s", first_line(exc))
                 await asyncio.sleep(min(_MAX_BACKOFF_S, self._poll_interval * 2**failures))
                 continue
             if failures:
@@ -235,8 +236,3 @@ async def replay(
                 yield event
         if len(page) < PAGE_SIZE:
             return
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,9 +1,11 @@
-"""The API's client of APScheduler's shared data store: it adds jobs by task id and never runs them.
+"""The API's client of APScheduler's shared data store: through it jobs are added by task id
+(``db.enqueue``), never run.
 
 ``web`` imports nothing from ``scheduler``: a job is a row in the data store naming a task id
 (``db.kinds.JobKind``) that ``stockcast db upgrade`` configured; whichever scheduler node is free
 picks it up. APScheduler's ``add_job`` would quietly create a task without a function for an
-unknown id, so the queue checks that the task exists first and refuses (503) otherwise.
+unknown id (``db.apscheduler_workarounds``, item 8), so the queue checks that the task exists
+first and refuses (503) otherwise.
 
 The scheduler client is opened by a background task that owns it for the life of the process:
 opening it needs a migrated, reachable database (the data store creates its tables otherwise), and
@@ -16,18 +18,19 @@ import asyncio
 import logging
 import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
-from apscheduler import AsyncScheduler, TaskLookupError
+from apscheduler import AsyncScheduler
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.apscheduler_workarounds import ensure_task_configured
+from db.engine import first_line
+from db.enqueue import JobQueueUnavailableError
 from db.jobstore import create_data_store, create_event_broker
 from db.kinds import JobKind
 from db.revision import current_revision
-from web.errors import JobQueueUnavailableError, TaskNotConfiguredError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,8 @@ class JobQueue:
         self._engine = engine
         self._database_url = database_url
         self._expected_revision = expected_revision
-        self._result_expiration = timedelta(seconds=result_expiration_s)
+        #: How long APScheduler keeps the result of a job enqueued through this queue.
+        self.result_expiration = timedelta(seconds=result_expiration_s)
         self._ready_timeout = ready_timeout_s
         self._shared = scheduler
         self._scheduler: AsyncScheduler | None = scheduler
@@ -82,7 +86,7 @@ class JobQueue:
                     await self._stopping.wait()
                     return
             except (SQLAlchemyError, OSError, RuntimeError) as exc:
-                self._reason = f"cannot open the scheduler's data store: {_first_line(exc)}"
+                self._reason = f"cannot open the scheduler's data store: {first_line(exc)}"
                 logger.warning("%s (will retry)", self._reason)
             finally:
                 self._scheduler = None
@@ -96,25 +100,13 @@ class JobQueue:
     def ready(self) -> bool:
         return self._scheduler is not None
 
-    async def ensure_tasks(self, kinds: Iterable[JobKind]) -> None:
-        """Raise (503) unless the queue is open and every task in ``kinds`` is configured."""
+    async def scheduler_for(self, kinds: Iterable[JobKind]) -> AsyncScheduler:
+        """The open scheduler client, once every task in ``kinds`` is known to be configured;
+        raises (503) otherwise, before anything is written."""
         scheduler = await self._open_scheduler()
         for kind in kinds:
             await self._check_task(scheduler, kind.value)
-
-    async def enqueue(self, kind: JobKind, kwargs: Mapping[str, Any]) -> str:
-        """Add a job running task ``kind`` with ``kwargs``; returns the job id."""
-        scheduler = await self._open_scheduler()
-        await self._check_task(scheduler, kind.value)
-        try:
-            job_id = await scheduler.add_job(
-                kind.value,
-                kwargs=dict(kwargs),
-                result_expiration_time=self._result_expiration,
-            )
-        except SQLAlchemyError as exc:
-            raise JobQueueUnavailableError(_first_line(exc)) from exc
-        return str(job_id)
+        return scheduler
 
     async def _open_scheduler(self) -> AsyncScheduler:
         if self._scheduler is None:
@@ -131,18 +123,16 @@ class JobQueue:
         if task_id in self._known_tasks:
             return
         try:
-            await scheduler.data_store.get_task(task_id)
-        except TaskLookupError:
-            raise TaskNotConfiguredError(task_id) from None
+            await ensure_task_configured(scheduler, task_id)
         except SQLAlchemyError as exc:
-            raise JobQueueUnavailableError(_first_line(exc)) from exc
+            raise JobQueueUnavailableError(first_line(exc)) from exc
         self._known_tasks.add(task_id)
 
     async def _database_ready(self) -> bool:
         try:
             revision = await current_revision(self._engine)
         except (SQLAlchemyError, OSError) as exc:
-            self._reason = f"database unreachable: {_first_line(exc)}"
+            self._reason = f"database unreachable: {first_line(exc)}"
             return False
         if revision != self._expected_revision:
             self._reason = (
@@ -158,8 +148,3 @@ class JobQueue:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             return
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
+from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.engine import create_async_db_engine, create_session_factory
@@ -23,12 +24,13 @@ from db.kinds import EventType
 from web.cache import ForecastCache
 from web.config import WebConfig
 from web.events import EventHub
-from web.metrics import ApiMetrics
+from web.prometheus import ApiMetrics
 from web.queue import JobQueue
 from web.schemas.events import EventOut
 from web.services.forecasts import ForecastService
 from web.services.prediction import ModelCache
 from web.services.prices import PriceRefresher
+from web.services.symbol_check import SymbolCheck
 
 if TYPE_CHECKING:
     from apscheduler import AsyncScheduler
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _SHUTDOWN_WAIT_S = 5.0
+#: How long an API write waits for a SQLite write lock held elsewhere before it gives up with a
+#: 503 (the scheduler's engine waits longer: it has nobody waiting on an answer).
+API_BUSY_TIMEOUT_MS = 5_000
 
 
 @dataclass(kw_only=True)
@@ -50,10 +55,12 @@ class AppResources:
     models: ModelCache
     prices: PriceRefresher
     metrics: ApiMetrics
+    symbol_check: SymbolCheck
 
 
-def resources(app: Litestar) -> AppResources:
-    value = app.state.get("resources")
+def app_resources(state: State) -> AppResources:
+    """What the lifespan opened, from the app's state (for providers and lean handlers)."""
+    value = state.get("resources")
     if not isinstance(value, AppResources):
         raise RuntimeError("the API's lifespan has not opened its resources")
     return value
@@ -70,7 +77,7 @@ def api_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_async_db_engine(config.database_url)
+        engine = create_async_db_engine(config.database_url, busy_timeout_ms=API_BUSY_TIMEOUT_MS)
         sessions = create_session_factory(engine)
         cache = ForecastCache(
             ttl_s=config.forecast_cache_ttl_s,
@@ -109,6 +116,7 @@ def api_lifespan(
                 cooldown_s=config.refresh_cooldown_s,
             ),
             metrics=metrics,
+            symbol_check=SymbolCheck(source_spec=config.source, timeout_s=config.source_timeout_s),
         )
         metrics.watch(
             lambda: {
@@ -135,7 +143,10 @@ def api_lifespan(
 
 def _invalidate_on_forecast(cache: ForecastCache) -> Callable[[EventOut], None]:
     def listener(event: EventOut) -> None:
-        if event.type == EventType.FORECAST_READY.value and event.symbol is not None:
+        # forecast.evaluated too: the latest forecast's ``serving`` block shows the calibration
+        # the evaluate job just updated.
+        refreshing = (EventType.FORECAST_READY.value, EventType.FORECAST_EVALUATED.value)
+        if event.type in refreshing and event.symbol is not None:
             cache.invalidate(event.symbol)
 
     return listener

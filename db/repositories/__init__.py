@@ -7,7 +7,8 @@ A repository works inside the caller's session and only flushes; the caller owns
 from __future__ import annotations
 
 from db.repositories.events import EventRepository
-from db.repositories.forecasts import ForecastRepository, ForecastStepRecord
+from db.repositories.forecasts import ForecastRepository, ForecastStepRecord, NewForecast
+from db.repositories.heartbeats import HeartbeatRepository
 from db.repositories.jobs import JobNotFoundError, JobRepository
 from db.repositories.model_versions import (
     ModelVersionNotFoundError,
@@ -15,10 +16,13 @@ from db.repositories.model_versions import (
     NewModelVersion,
 )
 from db.repositories.prices import BarRecord, PriceRepository
+from db.repositories.served_plans import LiveCoverage, NewServedPlan, ServedPlanRepository
 from db.repositories.symbols import (
     SymbolAlreadyWatchedError,
     SymbolNotFoundError,
     SymbolRepository,
+    SymbolsAlreadyWatchedError,
+    SymbolsNotFoundError,
 )
 
 __all__ = [
@@ -26,13 +30,20 @@ __all__ = [
     "EventRepository",
     "ForecastRepository",
     "ForecastStepRecord",
+    "HeartbeatRepository",
     "JobNotFoundError",
     "JobRepository",
+    "LiveCoverage",
     "ModelVersionNotFoundError",
     "ModelVersionRepository",
+    "NewForecast",
     "NewModelVersion",
+    "NewServedPlan",
     "PriceRepository",
+    "ServedPlanRepository",
     "SymbolAlreadyWatchedError",
     "SymbolNotFoundError",
     "SymbolRepository",
+    "SymbolsAlreadyWatchedError",
+    "SymbolsNotFoundError",
 ]

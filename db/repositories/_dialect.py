@@ -1,12 +1,16 @@
-"""Dialect-specific INSERT ... ON CONFLICT, the one construct SQLite and PostgreSQL spell alike but
-SQLAlchemy exposes per dialect."""
+"""Query pieces the repositories share: the dialect-specific INSERT ... ON CONFLICT (the one
+construct SQLite and PostgreSQL spell alike but SQLAlchemy exposes per dialect), and an optional
+inclusive date range."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Any, TypeVar
 
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 
 def dialect_insert(session: AsyncSession, table: Any) -> Any:
@@ -17,3 +21,17 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"no upsert for dialect {name!r}")
+
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def within_dates(
+    query: S, column: QueryableAttribute[date], start: date | None, end: date | None
+) -> S:
+    """``query`` limited to ``start <= column <= end``; an absent bound is open."""
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column <= end)
+    return query

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.models import ForecastRow
+from db.repositories._dialect import within_dates
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,11 +27,85 @@ class ForecastStepRecord:
     lower_95: float
     upper_95: float
     naive: float
+    #: What the served plan's calibration needs once the step matures (None without a plan).
+    calibration: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewForecast:
+    """One whole forecast of one symbol about to be stored (a refresh batch stores many)."""
+
+    symbol: str
+    model_version_id: int | None
+    model_kind: str
+    issued_at: datetime
+    last_observed_date: date
+    last_close: float
+    steps: Sequence[ForecastStepRecord]
+    served_plan_id: int | None = None
+
+
+_INSERT_CHUNK = 1000  # rows per INSERT: 17 columns each, well under SQLite's parameter bound
 
 
 class ForecastRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def add_many(self, forecasts: Iterable[NewForecast]) -> int:
+        """Store every step of every forecast with bulk inserts (no ORM objects: a refresh batch
+        writes a thousand rows); returns the rows written. The caller's transaction makes it
+        all-or-nothing."""
+        rows: list[dict[str, Any]] = []
+        for forecast in forecasts:
+            if not forecast.steps:
+                raise ValueError(f"a forecast of {forecast.symbol} needs at least one step")
+            head = {
+                "symbol": forecast.symbol,
+                "model_version_id": forecast.model_version_id,
+                "model_kind": forecast.model_kind,
+                "issued_at": forecast.issued_at,
+                "last_observed_date": forecast.last_observed_date,
+                "last_close": forecast.last_close,
+                "served_plan_id": forecast.served_plan_id,
+            }
+            rows.extend({**head, **asdict(step)} for step in forecast.steps)
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            await self._session.execute(insert(ForecastRow), rows[start : start + _INSERT_CHUNK])
+        return len(rows)
+
+    async def forecast_bars(self, symbols: Collection[str], since: date) -> set[tuple[str, date]]:
+        """The (symbol, last observed date) pairs of ``symbols`` forecast from a bar on or after
+        ``since``: which symbols are already forecast for their last bar."""
+        if not symbols:
+            return set()
+        result = await self._session.execute(
+            select(ForecastRow.symbol, ForecastRow.last_observed_date)
+            .where(ForecastRow.symbol.in_(list(symbols)), ForecastRow.last_observed_date >= since)
+            .distinct()
+        )
+        return {(row[0], row[1]) for row in result}
+
+    async def matured_unevaluated_many(
+        self, up_to: Mapping[str, date]
+    ) -> dict[str, list[ForecastRow]]:
+        """:meth:`matured_unevaluated` of several symbols (each up to its own date), one query."""
+        if not up_to:
+            return {}
+        result = await self._session.execute(
+            select(ForecastRow)
+            .where(
+                ForecastRow.symbol.in_(list(up_to)),
+                ForecastRow.target_date <= max(up_to.values()),
+                ForecastRow.actual.is_(None),
+            )
+            .order_by(ForecastRow.symbol, ForecastRow.target_date)
+        )
+        matured: dict[str, list[ForecastRow]] = {}
+        for row in result.scalars():
+            if row.target_date <= up_to[row.symbol]:
+                matured.setdefault(row.symbol, []).append(row)
+        return matured
 
     async def add_batch(
         self,
@@ -41,6 +117,7 @@ class ForecastRepository:
         last_observed_date: date,
         last_close: float,
         steps: Iterable[ForecastStepRecord],
+        served_plan_id: int | None = None,
     ) -> list[ForecastRow]:
         """Store every step of one forecast; the caller's transaction makes it all-or-nothing."""
         rows = [
@@ -59,6 +136,8 @@ class ForecastRepository:
                 lower_95=step.lower_95,
                 upper_95=step.upper_95,
                 naive=step.naive,
+                served_plan_id=served_plan_id,
+                calibration=step.calibration,
             )
             for step in steps
         ]
@@ -98,11 +177,12 @@ class ForecastRepository:
         limit: int = 1000,
     ) -> Sequence[ForecastRow]:
         """Forecast steps of ``symbol`` whose target date lies in [start, end], oldest first."""
-        query = select(ForecastRow).where(ForecastRow.symbol == symbol)
-        if start is not None:
-            query = query.where(ForecastRow.target_date >= start)
-        if end is not None:
-            query = query.where(ForecastRow.target_date <= end)
+        query = within_dates(
+            select(ForecastRow).where(ForecastRow.symbol == symbol),
+            ForecastRow.target_date,
+            start,
+            end,
+        )
         query = query.order_by(
             ForecastRow.target_date, ForecastRow.issued_at, ForecastRow.step
         ).limit(limit)
@@ -121,8 +201,13 @@ class ForecastRepository:
         )
         return result.scalars().all()
 
-    async def record_actuals(self, rows: Iterable[ForecastRow], closes: dict[date, float]) -> int:
-        """Fill actual and error (actual - point) of ``rows`` from ``closes``; returns how many."""
+    async def record_actuals(
+        self, rows: Iterable[ForecastRow], closes: dict[date, float], *, flush: bool = True
+    ) -> int:
+        """Fill actual and error (actual - point) of ``rows`` from ``closes``; returns how many.
+
+        ``flush=False`` leaves the flush to a caller that fills many symbols' rows at once (the
+        refresh batch's bulk evaluation)."""
         now = utcnow()
         filled = 0
         for row in rows:
@@ -133,20 +218,22 @@ class ForecastRepository:
             row.error = actual - row.point
             row.evaluated_at = now
             filled += 1
-        await self._session.flush()
+        if flush:
+            await self._session.flush()
         return filled
 
     async def evaluated(
         self, symbol: str, *, start: date | None = None, end: date | None = None
     ) -> Sequence[ForecastRow]:
         """Steps of ``symbol`` with a known actual, oldest target first (realised accuracy)."""
-        query = select(ForecastRow).where(
-            ForecastRow.symbol == symbol, ForecastRow.actual.is_not(None)
+        query = within_dates(
+            select(ForecastRow).where(
+                ForecastRow.symbol == symbol, ForecastRow.actual.is_not(None)
+            ),
+            ForecastRow.target_date,
+            start,
+            end,
         )
-        if start is not None:
-            query = query.where(ForecastRow.target_date >= start)
-        if end is not None:
-            query = query.where(ForecastRow.target_date <= end)
         return (
             (await self._session.execute(query.order_by(ForecastRow.target_date))).scalars().all()
         )

@@ -34,8 +34,9 @@ class JobRepository:
         parameters: dict[str, Any] | None = None,
         schedule_id: str | None = None,
         scheduled_at: datetime | None = None,
-    ) -> None:
-        """Record a job as queued unless it is already known (a no-op the second time)."""
+    ) -> bool:
+        """Record a job as queued unless it is already known (a no-op the second time); returns
+        whether this call recorded it."""
         statement = dialect_insert(self._session, JobRun).values(
             id=job_id,
             kind=kind,
@@ -47,7 +48,12 @@ class JobRepository:
             scheduled_at=scheduled_at,
             created_at=utcnow(),
         )
-        await self._session.execute(statement.on_conflict_do_nothing(index_elements=[JobRun.id]))
+        # RETURNING, not rowcount: an ORM-enabled INSERT reports no reliable rowcount on
+        # PostgreSQL (-1), while a row comes back only when this call inserted it.
+        inserted = await self._session.execute(
+            statement.on_conflict_do_nothing(index_elements=[JobRun.id]).returning(JobRun.id)
+        )
+        return inserted.first() is not None
 
     async def mark_running(
         self,
@@ -82,33 +88,6 @@ class JobRepository:
         )
         return await self.get(job_id, refresh=True)
 
-    async def mark_finished(
-        self,
-        job_id: str,
-        *,
-        status: JobStatus,
-        error: str | None = None,
-        result: dict[str, Any] | None = None,
-    ) -> bool:
-        """Record how the job ended, once: a job that already finished is left as it is.
-
-        Returns whether this call changed the row.
-        """
-        if status not in FINISHED_JOB_STATUSES:
-            raise ValueError(f"{status} is not a final status")
-        now = utcnow()
-        row = await self._session.get(JobRun, job_id)
-        if row is None or row.status in FINISHED_JOB_STATUSES:
-            return False
-        row.status = status
-        row.error = error
-        row.result = result
-        row.finished_at = now
-        if row.started_at is not None:
-            row.duration_seconds = (now - row.started_at).total_seconds()
-        await self._session.flush()
-        return True
-
     async def get(self, job_id: str, *, refresh: bool = False) -> JobRun:
         row = await self._session.get(JobRun, job_id, populate_existing=refresh)
         if row is None:
@@ -139,8 +118,6 @@ class JobRepository:
         )
         return {JobStatus(status).value: int(count) for status, count in result}
 
-    # ------------------------------------------------------------------ used by the scheduler
-
     async def finish(
         self,
         job_id: str,
@@ -149,7 +126,8 @@ class JobRepository:
         error: str | None = None,
         result: dict[str, Any] | None = None,
     ) -> bool:
-        """Like :meth:`mark_finished`, but race-free between nodes: one conditional ``UPDATE``.
+        """Record how the job ended, once, race-free between nodes: one conditional ``UPDATE``;
+        a job that already finished is left as it is. Returns whether this call changed the row.
 
         Several nodes may hear the same APScheduler event (an abandoned job is announced to all of
         them); exactly one of them gets ``True`` and acts on it (re-enqueues the job, say).
@@ -196,14 +174,19 @@ class JobRepository:
         )
         return result.scalar_one_or_none()
 
-    async def has_pending(self, *, symbol: str, kind: str) -> bool:
-        """Whether a job of ``kind`` for ``symbol`` is queued or running (avoids piling them up)."""
+    async def has_pending(self, *, symbol: str, kind: str, running: bool = True) -> bool:
+        """Whether a job of ``kind`` for ``symbol`` is queued or running (avoids piling them up).
+
+        ``running=False`` counts only jobs that have not started: a running ingest may already
+        have read the clock, so a caller whose news is newer than its start needs a job of its
+        own (the replay's next session), while a queued one will still see it."""
+        statuses = [JobStatus.QUEUED, JobStatus.RUNNING] if running else [JobStatus.QUEUED]
         result = await self._session.execute(
             select(
                 exists().where(
                     JobRun.symbol == symbol,
                     JobRun.kind == kind,
-                    JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                    JobRun.status.in_(statuses),
                 )
             )
         )

@@ -108,6 +108,38 @@ class ModelVersionRepository:
             query = query.where(ModelVersion.status == status)
         return (await self._session.execute(query)).scalars().all()
 
+    async def symbols_with_versions(self, symbols: Sequence[str]) -> set[str]:
+        """Those of ``symbols`` that have at least one model version (trained at least once)."""
+        if not symbols:
+            return set()
+        result = await self._session.execute(
+            select(ModelVersion.symbol).where(ModelVersion.symbol.in_(list(symbols))).distinct()
+        )
+        return set(result.scalars())
+
+    async def champion_ids(self, symbols: Sequence[str]) -> dict[str, int]:
+        """The champion version id of each of ``symbols`` that has one, in one query."""
+        if not symbols:
+            return {}
+        result = await self._session.execute(
+            select(ModelVersion.symbol, ModelVersion.id).where(
+                ModelVersion.symbol.in_(list(symbols)),
+                ModelVersion.status == ModelStatus.CHAMPION,
+            )
+        )
+        return {row[0]: row[1] for row in result}
+
+    async def artifacts(self, version_ids: Sequence[int]) -> dict[int, ModelArtifactRow]:
+        """The artifacts of ``version_ids`` (each distinct one read once), in one query."""
+        if not version_ids:
+            return {}
+        result = await self._session.execute(
+            select(ModelArtifactRow).where(
+                ModelArtifactRow.model_version_id.in_(sorted(set(version_ids)))
+            )
+        )
+        return {row.model_version_id: row for row in result.scalars()}
+
     async def champion(self, symbol: str) -> ModelVersion | None:
         result = await self._session.execute(
             select(ModelVersion).where(
@@ -153,6 +185,14 @@ class ModelVersionRepository:
     async def reject(self, version_id: int, reason: str) -> ModelVersion:
         row = await self.get(version_id)
         row.status = ModelStatus.REJECTED
+        row.status_reason = reason
+        await self._session.flush()
+        return row
+
+    async def retire(self, version_id: int, reason: str) -> ModelVersion:
+        """Take a champion out of service (the gate demoted it) without promoting another."""
+        row = await self.get(version_id)
+        row.status = ModelStatus.RETIRED
         row.status_reason = reason
         await self._session.flush()
         return row

@@ -6,6 +6,9 @@ Each "latest" is found with a correlated ``max()`` per watched symbol, which bot
 PostgreSQL answer with one index seek per symbol (``price_bars``' primary key,
 ``ix_forecasts_symbol_issued_at``, ``ix_job_runs_symbol_created_at``); the rows are then fetched by
 their keys. A window function over the tables would read every stored forecast instead.
+
+A long watchlist is read a page at a time (:class:`WatchlistWindow`): the correlated subqueries
+then run for that page's symbols only, so a page costs the same with 10 or 1,000 watched.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ForecastRow, JobRun, ModelStatus, ModelVersion, PriceBar, WatchedSymbol
+
+#: Keys of one ``symbol IN (...) AND key IN (...)`` statement (see ``_by_keys``).
+_KEYS_PER_STATEMENT = 250
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,12 +39,56 @@ class SymbolOverview:
     last_job: JobRun | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WatchlistWindow:
+    """Which watched symbols to read, in symbol order: those ``search`` matches (a substring of
+    the symbol, or the exchange's code exactly; upper case), one keyset page of ``limit`` after
+    the symbol ``after`` or before the symbol ``before`` (a page stays right while symbols are
+    added or removed elsewhere). The default is every watched symbol."""
+
+    search: str | None = None
+    after: str | None = None
+    before: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.after is not None and self.before is not None:
+            raise ValueError("a page starts after a symbol or ends before one, not both")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be positive, not {self.limit}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WatchlistCounts:
+    """How many symbols are watched, how many of them a search matches, and how many of those
+    come before a page's first symbol (its position, for "51-100 of 1,000")."""
+
+    watched: int
+    matching: int
+    before: int
+
+
+def _matches(search: str | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [WatchedSymbol.active.is_(True)]
+    if search:
+        conditions.append(
+            or_(
+                # autoescape: a % or _ typed into the search box is a character, not a wildcard.
+                WatchedSymbol.symbol.contains(search, autoescape=True),
+                WatchedSymbol.exchange == search,
+            )
+        )
+    return conditions
+
+
 class OverviewRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def watchlist(self) -> list[SymbolOverview]:
-        """Every active symbol, alphabetically, with its latest bar, forecast, champion and job."""
+    async def watchlist(self, window: WatchlistWindow | None = None) -> list[SymbolOverview]:
+        """The active symbols of ``window`` (default: all), alphabetically, with their latest
+        bar, forecast, champion and job."""
+        window = window or WatchlistWindow()
         last_bar_date = (
             select(func.max(PriceBar.date))
             .where(PriceBar.symbol == WatchedSymbol.symbol)
@@ -57,17 +107,26 @@ class OverviewRepository:
             .correlate(WatchedSymbol)
             .scalar_subquery()
         )
-        result = await self._session.execute(
-            select(
-                WatchedSymbol,
-                last_bar_date.label("last_bar_date"),
-                last_issue.label("last_issue"),
-                last_job_at.label("last_job_at"),
+        query = select(
+            WatchedSymbol,
+            last_bar_date.label("last_bar_date"),
+            last_issue.label("last_issue"),
+            last_job_at.label("last_job_at"),
+        ).where(*_matches(window.search))
+        if window.before is not None:
+            # The page before a symbol: read backwards from it, then put it in order again.
+            query = query.where(WatchedSymbol.symbol < window.before).order_by(
+                WatchedSymbol.symbol.desc()
             )
-            .where(WatchedSymbol.active.is_(True))
-            .order_by(WatchedSymbol.symbol)
-        )
-        heads = result.all()
+        else:
+            query = query.order_by(WatchedSymbol.symbol)
+            if window.after is not None:
+                query = query.where(WatchedSymbol.symbol > window.after)
+        if window.limit is not None:
+            query = query.limit(window.limit)
+        heads = list((await self._session.execute(query)).all())
+        if window.before is not None:
+            heads.reverse()
         if not heads:
             return []
         symbols = [head[0].symbol for head in heads]
@@ -87,6 +146,20 @@ class OverviewRepository:
             )
             for head in heads
         ]
+
+    async def counts(self, search: str | None, *, first: str | None) -> WatchlistCounts:
+        """The watched symbols, those ``search`` matches, and those of them before ``first``
+        (none when ``first`` is ``None``), in one statement."""
+        matching = and_(*_matches(search))
+        columns = [func.count(), func.count(case((matching, 1)))]
+        if first is not None:
+            columns.append(func.count(case((and_(matching, WatchedSymbol.symbol < first), 1))))
+        row = (
+            await self._session.execute(select(*columns).where(WatchedSymbol.active.is_(True)))
+        ).one()
+        return WatchlistCounts(
+            watched=row[0], matching=row[1], before=row[2] if first is not None else 0
+        )
 
     async def next_day_outcomes(self, symbol: str, *, limit: int) -> list[ForecastRow]:
         """The ``limit`` most recent next-day (step 1) forecasts of ``symbol`` whose actual close
@@ -132,12 +205,30 @@ class OverviewRepository:
     async def _by_keys(
         self, model: Any, symbol_column: Any, key_column: Any, keys: set[Any], *order: Any
     ) -> Sequence[Any]:
-        """Rows of ``model`` whose (symbol, key) is one of ``keys``: one index seek each."""
-        if not keys:
-            return []
-        query = select(model).where(
-            or_(*(and_(symbol_column == symbol, key_column == key) for symbol, key in keys))
-        )
-        if order:
-            query = query.order_by(*order)
-        return (await self._session.execute(query)).scalars().all()
+        """Rows of ``model`` whose (symbol, key) is one of ``keys``.
+
+        Asked as ``symbol IN (...) AND key IN (...)``, which both databases answer with index
+        seeks on (symbol, key), and the pairs that were not asked for (a symbol's row at another
+        symbol's latest time) dropped here. Not ``(symbol = ? AND key = ?) OR ...``: SQLite
+        parses that as a tree as deep as the list is long and refuses one over 1,000 deep, and
+        building it cost more than the query; not ``(symbol, key) IN (VALUES ...)``, which
+        SQLite answers by scanning the table. At most :data:`_KEYS_PER_STATEMENT` keys a
+        statement, so a dashboard page (200 symbols at most) is one.
+        """
+        ordered = sorted(keys)
+        rows: list[Any] = []
+        for start in range(0, len(ordered), _KEYS_PER_STATEMENT):
+            chunk = ordered[start : start + _KEYS_PER_STATEMENT]
+            query = select(model).where(
+                symbol_column.in_({symbol for symbol, _ in chunk}),
+                key_column.in_({key for _, key in chunk}),
+            )
+            if order:
+                query = query.order_by(*order)
+            wanted = set(chunk)
+            rows.extend(
+                row
+                for row in (await self._session.execute(query)).scalars()
+                if (getattr(row, symbol_column.key), getattr(row, key_column.key)) in wanted
+            )
+        return rows

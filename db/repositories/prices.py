@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.models import PriceBar
-from db.repositories._dialect import dialect_insert
+from db.repositories._dialect import dialect_insert, within_dates
 
 _UPSERT_CHUNK = 500  # rows per statement; well under SQLite's bound-parameter limit
 
@@ -33,25 +34,24 @@ class PriceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def upsert_many(self, bars: Mapping[str, Iterable[BarRecord]]) -> int:
+        """:meth:`upsert` of several symbols' bars in as few statements as the chunk size allows
+        (a refresh batch stores a hundred symbols' new sessions at once)."""
+        rows = [_row(symbol, bar) for symbol, records in bars.items() for bar in records]
+        await self._upsert_rows(rows)
+        return len(rows)
+
     async def upsert(self, symbol: str, bars: Iterable[BarRecord]) -> int:
         """Insert or overwrite bars by (symbol, date); returns the number of rows written.
 
         Re-running an ingest is harmless: the same bars overwrite themselves, and a vendor's
         corrected bar replaces the old one.
         """
-        rows = [
-            {
-                "symbol": symbol,
-                "date": bar.date,
-                "open": bar.open,
-                "high": bar.high,
-                "low": bar.low,
-                "close": bar.close,
-                "adj_close": bar.adj_close,
-                "volume": bar.volume,
-            }
-            for bar in bars
-        ]
+        rows = [_row(symbol, bar) for bar in bars]
+        await self._upsert_rows(rows)
+        return len(rows)
+
+    async def _upsert_rows(self, rows: list[dict[str, object]]) -> None:
         for start in range(0, len(rows), _UPSERT_CHUNK):
             chunk = rows[start : start + _UPSERT_CHUNK]
             statement = dialect_insert(self._session, PriceBar).values(chunk)
@@ -69,13 +69,60 @@ class PriceRepository:
                 },
             )
             await self._session.execute(statement)
-        return len(rows)
 
     async def last_date(self, symbol: str) -> date | None:
         result = await self._session.execute(
             select(func.max(PriceBar.date)).where(PriceBar.symbol == symbol)
         )
         return result.scalar_one_or_none()
+
+    async def last_dates(self, symbols: Collection[str]) -> dict[str, date]:
+        """The newest bar's date of each of ``symbols`` that has bars, in one query."""
+        if not symbols:
+            return {}
+        result = await self._session.execute(
+            select(PriceBar.symbol, func.max(PriceBar.date))
+            .where(PriceBar.symbol.in_(list(symbols)))
+            .group_by(PriceBar.symbol)
+        )
+        return {row[0]: row[1] for row in result}
+
+    async def load_recent(self, symbols: Collection[str], last: int) -> dict[str, list[BarRecord]]:
+        """The ``last`` newest bars of each of ``symbols``, ascending, in one query (a window
+        function: SQLite 3.25+ and PostgreSQL alike)."""
+        if not symbols:
+            return {}
+        ranked = (
+            select(
+                PriceBar,
+                func.row_number()
+                .over(partition_by=PriceBar.symbol, order_by=PriceBar.date.desc())
+                .label("rank"),
+            )
+            .where(PriceBar.symbol.in_(list(symbols)))
+            .subquery()
+        )
+        query = select(ranked).where(ranked.c.rank <= last).order_by(ranked.c.symbol, ranked.c.date)
+        loaded: dict[str, list[BarRecord]] = {}
+        for row in await self._session.execute(query):
+            loaded.setdefault(row.symbol, []).append(_to_record(row))
+        return loaded
+
+    async def closes_since(
+        self, symbols: Collection[str], since: date
+    ) -> dict[str, dict[date, float]]:
+        """The closes of ``symbols`` from ``since`` on, by symbol and date, in one query."""
+        if not symbols:
+            return {}
+        result = await self._session.execute(
+            select(PriceBar.symbol, PriceBar.date, PriceBar.close).where(
+                PriceBar.symbol.in_(list(symbols)), PriceBar.date >= since
+            )
+        )
+        closes: dict[str, dict[date, float]] = {}
+        for symbol, day, close in result:
+            closes.setdefault(symbol, {})[day] = close
+        return closes
 
     async def count(self, symbol: str) -> int:
         result = await self._session.execute(
@@ -92,11 +139,9 @@ class PriceRepository:
         last: int | None = None,
     ) -> list[BarRecord]:
         """Bars of ``symbol`` in ascending date order, within [start, end], or only the ``last`` N."""
-        query = select(PriceBar).where(PriceBar.symbol == symbol)
-        if start is not None:
-            query = query.where(PriceBar.date >= start)
-        if end is not None:
-            query = query.where(PriceBar.date <= end)
+        query = within_dates(
+            select(PriceBar).where(PriceBar.symbol == symbol), PriceBar.date, start, end
+        )
         if last is not None:
             query = query.order_by(PriceBar.date.desc()).limit(last)
         else:
@@ -120,7 +165,20 @@ class PriceRepository:
         return {row.date: row.close for row in result}
 
 
-def _to_record(row: PriceBar) -> BarRecord:
+def _row(symbol: str, bar: BarRecord) -> dict[str, object]:
+    return {
+        "symbol": symbol,
+        "date": bar.date,
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "adj_close": bar.adj_close,
+        "volume": bar.volume,
+    }
+
+
+def _to_record(row: Any) -> BarRecord:
     return BarRecord(
         date=row.date,
         open=row.open,

@@ -9,6 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from forecasting.sources.base import InvalidDateRangeError, PriceSource
+from forecasting.sources.batch import (
+    BatchFetch,
+    BatchPolicy,
+    BatchPriceSource,
+    DuplicateRequestError,
+    FetchedBars,
+    FetchRequest,
+    ListedPriceSource,
+    fetch_batch,
+    fetch_with_listing,
+)
 from forecasting.sources.csv_directory import CsvSource, SourceDirectoryError, adjust_by_adj_close
 from forecasting.sources.errors import (
     CorruptSourceDataError,
@@ -29,9 +40,16 @@ if TYPE_CHECKING:
 __all__ = [
     "SAMPLE_DIRECTORY",
     "SOURCE_KINDS",
+    "BatchFetch",
+    "BatchPolicy",
+    "BatchPriceSource",
     "CorruptSourceDataError",
     "CsvSource",
+    "DuplicateRequestError",
+    "FetchRequest",
+    "FetchedBars",
     "InvalidDateRangeError",
+    "ListedPriceSource",
     "NoDataError",
     "PriceSource",
     "RateLimitedError",
@@ -44,6 +62,8 @@ __all__ = [
     "YFinanceSource",
     "YahooSession",
     "adjust_by_adj_close",
+    "fetch_batch",
+    "fetch_with_listing",
     "make_source",
     "parse_source_spec",
 ]

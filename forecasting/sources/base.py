@@ -7,10 +7,11 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from forecasting.errors import PortableError
 from forecasting.sources.errors import NoDataError
 
 
-class InvalidDateRangeError(ValueError):
+class InvalidDateRangeError(PortableError, ValueError):
     """``start`` is after ``end``: a caller bug, not a data problem, so it is not a SourceError."""
 
     def __init__(self, start: date, end: date) -> None:

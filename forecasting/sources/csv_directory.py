@@ -1,8 +1,14 @@
 """A price source reading one ``SYMBOL.csv`` per symbol from a directory (``csv:DIR``).
 
 The file layout is ``shared/data``'s: ``date,open,high,low,close,adj_close,volume``. A symbol never
-becomes part of a path: the directory is listed, file names that are valid upper-case symbols are
-mapped to their files, and the normalised symbol is looked up in that map.
+becomes part of a path: the directory is listed, file names that are valid upper-case symbols
+(``AAPL.csv``, ``PETR4.SA.csv``, ``^BVSP.csv``) are mapped to their files, and the normalised symbol
+is looked up in that map.
+
+Neither the listing nor a file's validation is redone on every fetch. The listing is kept until
+the directory's modification time changes (and redone once before a symbol is called unknown, in
+case a file arrived within the same clock tick); a file's validated, adjusted bars are kept, for
+the most recently used files, until its size, modification time or inode changes.
 
 Prices are adjusted on load. Where a row has an ``adj_close``, the file is taken to be a classic
 Yahoo export (raw ``close`` plus the split-and-dividend adjusted close), and open, high, low and
@@ -14,6 +20,10 @@ Volume is left as the file has it.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -21,9 +31,12 @@ import numpy as np
 import pandas as pd
 
 from forecasting.bars import PRICE_COLUMNS, read_bars_csv
+from forecasting.errors import PortableError
 from forecasting.sources.base import check_range, select_range
+from forecasting.sources.batch import BatchFetch, FetchRequest, fetch_each
 from forecasting.sources.errors import (
     CorruptSourceDataError,
+    NoDataError,
     SourceUnavailableError,
     UnknownSymbolError,
 )
@@ -31,7 +44,7 @@ from forecasting.symbols import InvalidSymbolError, normalize_symbol
 from forecasting.validation import clean_bars
 
 
-class SourceDirectoryError(ValueError):
+class SourceDirectoryError(PortableError, ValueError):
     """A CSV source was pointed at something that is not a directory."""
 
     def __init__(self, directory: Path) -> None:
@@ -54,19 +67,40 @@ def adjust_by_adj_close(bars: pd.DataFrame) -> pd.DataFrame:
     return adjusted
 
 
-class CsvSource:
-    """Daily bars from a directory of ``SYMBOL.csv`` files."""
+#: What identifies a version of a file or directory: modification time (ns), size, inode.
+_Signature = tuple[int, int, int]
 
-    def __init__(self, directory: str | Path, *, name: str | None = None) -> None:
+
+@dataclass(frozen=True, kw_only=True)
+class _Listing:
+    signature: _Signature
+    files: dict[str, Path]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _LoadedFile:
+    signature: _Signature
+    bars: pd.DataFrame
+
+
+class CsvSource:
+    """Daily bars from a directory of ``SYMBOL.csv`` files.
+
+    ``cache_size`` is how many files' validated bars are kept (a 20-year file is about 0.3 MB).
+    """
+
+    def __init__(
+        self, directory: str | Path, *, name: str | None = None, cache_size: int = 64
+    ) -> None:
         path = Path(directory)
         if not path.is_dir():
             raise SourceDirectoryError(path)
         self.directory = path
         self.name = name or f"csv:{path}"
-
-    def available_symbols(self) -> list[str]:
-        """The symbols this directory has a file for, sorted."""
-        return sorted(self._symbol_files())
+        self._cache_size = max(0, cache_size)
+        self._lock = threading.Lock()
+        self._listing: _Listing | None = None
+        self._loaded: OrderedDict[tuple[str, bool], _LoadedFile] = OrderedDict()
 
     def fetch(
         self,
@@ -83,22 +117,80 @@ class CsvSource:
         """
         check_range(start, end)
         wanted = normalize_symbol(symbol)
-        path = self._symbol_files().get(wanted)
-        if path is None:
-            raise UnknownSymbolError(wanted, source=self.name)
-        raw = self._read(wanted, path)
-        bars = adjust_by_adj_close(clean_bars(raw, drop_bad=drop_bad))
+        bars = self._bars(wanted, drop_bad=drop_bad)
         return select_range(bars, symbol=wanted, source=self.name, start=start, end=end)
 
-    def _symbol_files(self) -> dict[str, Path]:
-        # Listed on every call: files may be added while the service runs, and listing is cheap
-        # next to parsing a file.
+    def fetch_many(self, requests: Sequence[FetchRequest], *, drop_bad: bool = False) -> BatchFetch:
+        """Bars for many symbols; a missing or broken file fails its own symbol only."""
+        return fetch_each(self, requests, drop_bad=drop_bad)
+
+    def symbols(self) -> list[str]:
+        """The symbols of the directory's files, sorted (listing the directory again)."""
+        return sorted(self._symbol_files(fresh=True))
+
+    def newest_date(self, symbol: str) -> date:
+        """The date of ``symbol``'s newest valid bar (bad rows are left out, as a backfill that
+        drops them would); :class:`UnknownSymbolError` when the directory has no file for it."""
+        wanted = normalize_symbol(symbol)
+        bars = self._bars(wanted, drop_bad=True)
+        if bars.empty:
+            raise NoDataError(wanted, source=self.name)
+        newest: date = bars["date"].iloc[-1].date()
+        return newest
+
+    def _bars(self, symbol: str, *, drop_bad: bool) -> pd.DataFrame:
+        path, signature = self._locate(symbol)
+        key = (symbol, drop_bad)
+        with self._lock:
+            loaded = self._loaded.get(key)
+            if loaded is not None and loaded.signature == signature:
+                self._loaded.move_to_end(key)
+                return loaded.bars
+        bars = adjust_by_adj_close(clean_bars(self._read(symbol, path), drop_bad=drop_bad))
+        if self._cache_size:
+            with self._lock:
+                self._loaded[key] = _LoadedFile(signature=signature, bars=bars)
+                self._loaded.move_to_end(key)
+                while len(self._loaded) > self._cache_size:
+                    self._loaded.popitem(last=False)
+        return bars
+
+    def _locate(self, symbol: str) -> tuple[Path, _Signature]:
+        """The file of ``symbol`` and its signature, listing the directory again only when the
+        cached listing may be stale (it changed, or does not have the symbol, or lost its file)."""
+        for fresh in (False, True):
+            path = self._symbol_files(fresh=fresh).get(symbol)
+            if path is None:
+                continue
+            try:
+                return path, _signature(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SourceUnavailableError(
+                    source=self.name, detail=f"cannot read {path.name} ({exc.strerror})"
+                ) from exc
+        raise UnknownSymbolError(symbol, source=self.name)
+
+    def _symbol_files(self, *, fresh: bool = False) -> dict[str, Path]:
+        try:
+            signature = _signature(self.directory)
+        except OSError as exc:
+            raise self._unlistable(exc) from exc
+        with self._lock:
+            cached = self._listing
+        if not fresh and cached is not None and cached.signature == signature:
+            return cached.files
+        files = self._list()
+        with self._lock:
+            self._listing = _Listing(signature=signature, files=files)
+        return files
+
+    def _list(self) -> dict[str, Path]:
         try:
             entries = list(os.scandir(self.directory))
         except OSError as exc:
-            raise SourceUnavailableError(
-                source=self.name, detail=f"cannot list the directory ({exc.strerror})"
-            ) from exc
+            raise self._unlistable(exc) from exc
         files: dict[str, Path] = {}
         for entry in entries:
             stem, dot, extension = entry.name.rpartition(".")
@@ -112,6 +204,11 @@ class CsvSource:
             if symbol == stem and entry.is_file():
                 files[symbol] = Path(entry.path)
         return files
+
+    def _unlistable(self, exc: OSError) -> SourceUnavailableError:
+        return SourceUnavailableError(
+            source=self.name, detail=f"cannot list the directory ({exc.strerror})"
+        )
 
     def _read(self, symbol: str, path: Path) -> pd.DataFrame:
         try:
@@ -128,3 +225,8 @@ class CsvSource:
         except ValueError as exc:
             # An unparseable date.
             raise CorruptSourceDataError(symbol, source=self.name, detail=str(exc)) from exc
+
+
+def _signature(path: Path) -> _Signature:
+    status = path.stat()
+    return (status.st_mtime_ns, status.st_size, status.st_ino)

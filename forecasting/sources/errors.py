@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
+from forecasting.errors import PortableError
 
-class SourceError(Exception):
+
+class SourceError(PortableError, Exception):
     """Base of every error a :class:`~forecasting.sources.base.PriceSource` raises on purpose."""
 
     transient: ClassVar[bool] = False

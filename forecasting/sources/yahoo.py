@@ -11,7 +11,17 @@ with ``auto_adjust``); this adapter makes it behave like a library inside a long
   removed at exit, instead of the user's cache directory, so the service leaves no files behind and
   never reads a cookie cache another program could have written;
 * yfinance memoises whole HTTP responses, failed ones included, for the life of the process; the
-  adapter clears that memo after every fetch, so a retry after an error really asks Yahoo again.
+  adapter clears that memo after every fetch, so a retry after an error really asks Yahoo again;
+* the chart metadata that comes with the bars (currency, Yahoo's exchange code, time zone) is
+  returned beside them (:meth:`YFinanceSource.fetch_listed`), at no extra request;
+* a bar of a session still open is dropped by the calendar of the symbol's own exchange.
+
+Many symbols are fetched with :meth:`YFinanceSource.fetch_many`: in chunks, a few concurrently, and
+a rate limit (HTTP 429) waited out with exponential backoff before the turned-away symbols are asked
+for again (:func:`forecasting.sources.batch.fetch_in_chunks`). Yahoo's chart API answers one symbol
+per request, and so does ``yfinance.download``, which loops over ``Ticker.history`` like this
+adapter; it is not used because it turns each symbol's exception into a log line and drops the chart
+metadata, so a batch could tell neither an unknown ticker from a rate limit nor a symbol's currency.
 
 yfinance keeps one process-wide HTTP session and configuration. This module switches
 ``yfinance.config.debug.hide_exceptions`` off on first use (so failures raise instead of being
@@ -29,9 +39,10 @@ import math
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from types import ModuleType
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -42,12 +53,23 @@ from curl_cffi.requests import exceptions as curl_exceptions
 
 from forecasting.bars import conform_bars, last_date
 from forecasting.calendar import (
-    DEFAULT_EXCHANGE,
+    CalendarUnavailableError,
     DateOutsideCalendarError,
+    UnknownExchangeError,
     is_trading_day,
     session_close_utc,
 )
+from forecasting.errors import PortableError
+from forecasting.exchanges import ExchangeInferenceError, infer_exchange, validate_exchange
+from forecasting.listings import ReportedListing
 from forecasting.sources.base import check_range, select_range
+from forecasting.sources.batch import (
+    BatchFetch,
+    BatchPolicy,
+    FetchedBars,
+    FetchRequest,
+    fetch_in_chunks,
+)
 from forecasting.sources.errors import (
     NoDataError,
     RateLimitedError,
@@ -56,6 +78,7 @@ from forecasting.sources.errors import (
     SourceUnavailableError,
     UnknownSymbolError,
 )
+from forecasting.sources.yahoo_listing import reported_listing
 from forecasting.symbols import normalize_symbol
 from forecasting.validation import clean_bars
 
@@ -67,7 +90,7 @@ _API_HOST_SUFFIX: Final = ".finance.yahoo.com"
 _SETUP_LOCK: Final = threading.Lock()
 
 
-class InvalidTimeoutError(ValueError):
+class InvalidTimeoutError(PortableError, ValueError):
     """A timeout that is not a positive, finite number of seconds."""
 
     def __init__(self, timeout: float) -> None:
@@ -124,9 +147,12 @@ class YFinanceSource:
 
     ``session`` is for tests and special networks (a proxy, a test server); by default every
     source in the process shares one :class:`YahooSession`, because yfinance keeps a single
-    process-wide session and sources taking turns to replace it would race. A bar for a session that has not closed yet (Yahoo
-    serves today's bar while the market is open) is dropped, because it is not final: the calendar
-    of ``exchange`` decides, and ``clock`` (aware UTC "now") exists so tests can set the time.
+    process-wide session and sources taking turns to replace it would race. A bar for a session
+    that has not closed yet (Yahoo serves today's bar while the market is open) is dropped, because
+    it is not final: the calendar of the symbol's exchange decides (``exchange`` overrides it for
+    every symbol; by default it is the request's, else the one the ticker names, else the one
+    Yahoo reports), and ``clock`` (aware UTC "now") exists so tests can set the time. ``batch``
+    says how :meth:`fetch_many` works through many symbols.
     """
 
     name: str = SOURCE_NAME
@@ -136,13 +162,15 @@ class YFinanceSource:
         *,
         timeout: float = 10.0,
         session: YahooSession | None = None,
-        exchange: str = DEFAULT_EXCHANGE,
+        exchange: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        batch: BatchPolicy | None = None,
     ) -> None:
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
             raise InvalidTimeoutError(timeout)
         self.timeout = float(timeout)
         self.exchange = exchange
+        self.batch = batch or BatchPolicy()
         self._session = session
         self._clock = clock or _utc_now
 
@@ -155,13 +183,42 @@ class YFinanceSource:
         drop_bad: bool = False,
     ) -> pd.DataFrame:
         """Bars for ``symbol`` (see :class:`~forecasting.sources.base.PriceSource`)."""
+        return self.fetch_listed(symbol, start, end, drop_bad=drop_bad).bars
+
+    def fetch_listed(
+        self,
+        symbol: str,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        drop_bad: bool = False,
+        exchange: str | None = None,
+    ) -> FetchedBars:
+        """Bars for ``symbol`` and the listing Yahoo reports for it (currency, exchange, zone)."""
         check_range(start, end)
-        wanted = normalize_symbol(symbol)
+        request = FetchRequest(
+            symbol=normalize_symbol(symbol),
+            start=start,
+            end=end,
+            exchange=validate_exchange(exchange) if exchange is not None else None,
+        )
+        return self._fetch_request(request, drop_bad=drop_bad)
+
+    def fetch_many(self, requests: Sequence[FetchRequest], *, drop_bad: bool = False) -> BatchFetch:
+        """Bars and listings for many symbols, under :attr:`batch`; each failure is its symbol's."""
+        return fetch_in_chunks(
+            partial(self._fetch_request, drop_bad=drop_bad), requests, self.batch
+        )
+
+    def _fetch_request(self, request: FetchRequest, *, drop_bad: bool) -> FetchedBars:
+        """One symbol, from a checked request (normalised symbol, ordered range)."""
+        wanted, start, end = request.symbol, request.start, request.end
         yf = _configured_yfinance()
         session = self._session or _shared_session()
         session.begin_fetch(timeout_cap=self.timeout)
         try:
-            history = yf.Ticker(wanted, session=session).history(
+            ticker = yf.Ticker(wanted, session=session)
+            history = ticker.history(
                 **_history_window(start, end),
                 interval="1d",
                 auto_adjust=True,
@@ -178,19 +235,22 @@ class YFinanceSource:
             _forget_memoised_responses()
         if history.empty:
             raise NoDataError(wanted, source=self.name, start=start, end=end)
-        bars = self._without_unfinished_session(_bars_from_history(history))
+        listing = _listing_of(ticker)
+        exchange = request.exchange or self.exchange or _exchange_named_by(wanted, listing)
+        bars = self._without_unfinished_session(_bars_from_history(history), exchange)
         cleaned = clean_bars(bars, drop_bad=drop_bad)
-        return select_range(cleaned, symbol=wanted, source=self.name, start=start, end=end)
+        selected = select_range(cleaned, symbol=wanted, source=self.name, start=start, end=end)
+        return FetchedBars(symbol=wanted, bars=selected, listing=listing)
 
-    def _without_unfinished_session(self, bars: pd.DataFrame) -> pd.DataFrame:
+    def _without_unfinished_session(self, bars: pd.DataFrame, exchange: str | None) -> pd.DataFrame:
         last = last_date(bars)
-        if last is None:
+        if last is None or exchange is None:
             return bars
         try:
-            if not is_trading_day(last, self.exchange):
+            if not is_trading_day(last, exchange):
                 return bars
-            closes_at = session_close_utc(last, self.exchange)
-        except DateOutsideCalendarError:
+            closes_at = session_close_utc(last, exchange)
+        except (DateOutsideCalendarError, CalendarUnavailableError, UnknownExchangeError):
             return bars
         if self._clock() >= closes_at:
             return bars
@@ -263,6 +323,27 @@ class YFinanceSource:
         return None
 
 
+def _listing_of(ticker: Any) -> ReportedListing | None:
+    """The listing in the metadata of the chart ``ticker.history`` just fetched (no request: the
+    metadata came with the bars; the lazy ``tradingPeriods`` key, which would cost one, is not
+    read). Best effort: metadata yfinance cannot give is no reason to lose the bars."""
+    fields = ("currency", "exchangeName", "exchangeTimezoneName")
+    try:
+        metadata = ticker.get_history_metadata()
+        return reported_listing({key: metadata[key] for key in fields if key in metadata})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        logger.warning("%s: no listing in Yahoo's metadata (%s)", ticker.ticker, exc)
+        return None
+
+
+def _exchange_named_by(symbol: str, listing: ReportedListing | None) -> str | None:
+    """The exchange the ticker names, else the one Yahoo reports, else None (no calendar)."""
+    try:
+        return infer_exchange(symbol)
+    except ExchangeInferenceError:
+        return listing.exchange if listing is not None else None
+
+
 def _history_window(start: date | None, end: date | None) -> dict[str, Any]:
     """yfinance's arguments for an inclusive ``start..end`` (its ``end`` is exclusive).
 
@@ -308,12 +389,6 @@ class _YFinanceSetup:
 def _configured_yfinance() -> ModuleType:
     with _SETUP_LOCK:
         return _configure_yfinance_once().module
-
-
-def yfinance_cache_dir() -> str:
-    """Where yfinance keeps its caches in this process: a private directory removed at exit."""
-    with _SETUP_LOCK:
-        return _configure_yfinance_once().cache_dir
 
 
 @functools.cache

@@ -6,6 +6,7 @@ import argparse
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from db.engine import first_line
 from stockcast.cli import CommandError
 from stockcast.schema import database_revision, head_revision, upgrade_database
 from stockcast.settings import Settings
@@ -58,5 +59,5 @@ def _display(settings: Settings) -> str:
 
 
 def _unreachable(settings: Settings, exc: Exception) -> str:
-    first_line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-    return f"cannot use database {_display(settings)}: {first_line}"
+    reason = first_line(getattr(exc, "orig", None) or exc)
+    return f"cannot use database {_display(settings)}: {reason}"

@@ -1,5 +1,6 @@
 """``stockcast train`` and ``stockcast backtest``: train a symbol's LSTM (MLflow run, registry
-version, promotion gate) or just measure it against the naive and drift forecasts. Both work
+version, promotion gate) or just measure every candidate (naive, drift and the LSTM, each with
+volatility-adaptive intervals) and see which one the gate would serve. Both work
 offline with ``--source csv:DIR`` or ``--source sample``.
 """
 
@@ -10,28 +11,40 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from forecasting.limits import BATCH_SIZE, EPOCHS, FOLDS, HORIZON, LOOKBACK, TEST_SIZE
 from stockcast.cli import EXIT_USAGE, CommandError
 from stockcast.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from forecasting.artifacts import ModelArtifact
     from forecasting.backtest import BacktestReport
     from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
+    from forecasting.promotion import PromotionPolicy
+    from forecasting.training import TrainingOutcome
 
-#: Rows of the comparison table: (metric key, label).
+#: Rows of the point-forecast table: (metric key, label).
 TABLE_METRICS = (
-    ("mase", "MASE"),
+    ("mase", "MASE (log returns)"),
     ("theil_u2", "Theil's U2"),
     ("directional_accuracy", "directional accuracy"),
-    ("coverage_80", "80% interval coverage"),
-    ("coverage_95", "95% interval coverage"),
     ("rmse", "RMSE"),
     ("mae", "MAE"),
     ("mape", "MAPE %"),
     ("r2", "R² (prices)"),
+)
+#: Columns of the interval table: (key, header).
+INTERVAL_COLUMNS = (
+    ("coverage_80", "cov80"),
+    ("coverage_95", "cov95"),
+    ("interval_score_80", "IS80"),
+    ("interval_score_95", "IS95"),
+    ("crps", "CRPS"),
+    ("kupiec_min_p_80", "Kupiec80"),
+    ("kupiec_min_p_95", "Kupiec95"),
 )
 
 
@@ -47,12 +60,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     _add_data_options(train)
     _add_model_options(train)
-    train.add_argument("--batch-size", type=int, help="training batch size (default 64)")
     train.add_argument(
-        "--policy",
-        help="promotion gate: always, beat_champion or not_worse_than_naive "
-        "(default STOCKCAST_PROMOTION_POLICY)",
+        "--batch-size",
+        type=int,
+        help=f"training batch size, {BATCH_SIZE.describe()} (default {BATCH_SIZE.default})",
     )
+    _add_policy_option(train)
     train.add_argument(
         "--output", type=Path, help="also write the model files and backtest.json to this directory"
     )
@@ -60,14 +73,24 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     backtest = subparsers.add_parser(
         "backtest",
-        help="walk-forward backtest of the LSTM vs naive and drift (prints a table or JSON)",
+        help="walk-forward backtest of every candidate and the model the gate would serve "
+        "(prints tables or JSON)",
     )
     _add_data_options(backtest)
     _add_model_options(backtest)
     backtest.add_argument(
         "--json", action="store_true", help="print the report as JSON on stdout, nothing else"
     )
+    _add_policy_option(backtest)
     backtest.set_defaults(handler=run_backtest)
+
+
+def _add_policy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        help="promotion gate: evidence, beat_champion or always "
+        "(default STOCKCAST_PROMOTION_POLICY, itself 'evidence')",
+    )
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -80,16 +103,20 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The model options of ``train`` and ``backtest``: flag, range (``forecasting.limits``), what it
+#: is, where its default comes from.
+_MODEL_OPTIONS: Final = (
+    ("--epochs", EPOCHS, "maximum epochs", "STOCKCAST_TRAIN_EPOCHS"),
+    ("--horizon", HORIZON, "trading days ahead", "STOCKCAST_DEFAULT_HORIZON"),
+    ("--lookback", LOOKBACK, "window in trading days", "STOCKCAST_DEFAULT_LOOKBACK"),
+    ("--folds", FOLDS, "backtest folds", "STOCKCAST_BACKTEST_FOLDS"),
+    ("--test-size", TEST_SIZE, "forecast origins per fold", str(TEST_SIZE.default)),
+)
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--epochs", type=int, help="maximum epochs (default STOCKCAST_TRAIN_EPOCHS)"
-    )
-    parser.add_argument("--horizon", type=int, help="trading days ahead (default 5)")
-    parser.add_argument("--lookback", type=int, help="window length in trading days (default 60)")
-    parser.add_argument(
-        "--folds", type=int, help="backtest folds (default STOCKCAST_BACKTEST_FOLDS)"
-    )
-    parser.add_argument("--test-size", type=int, help="forecast origins per fold (default 126)")
+    for flag, limits, what, default in _MODEL_OPTIONS:
+        parser.add_argument(flag, type=int, help=f"{what}, {limits.describe()} (default {default})")
     refit = parser.add_mutually_exclusive_group()
     refit.add_argument(
         "--refit",
@@ -165,12 +192,12 @@ def build_configs(
         )
         train = TrainConfig(
             epochs=pick(args.epochs, settings.train_epochs),
-            batch_size=pick(getattr(args, "batch_size", None), 64),
+            batch_size=pick(getattr(args, "batch_size", None), BATCH_SIZE.default),
             progress_bar=progress_bar,
         )
         backtest = BacktestConfig(
             folds=pick(args.folds, settings.backtest_folds),
-            test_size=pick(args.test_size, 126),
+            test_size=pick(args.test_size, TEST_SIZE.default),
             refit=args.refit,
         )
     except InvalidConfigError as exc:
@@ -178,22 +205,45 @@ def build_configs(
     return model, train, backtest
 
 
+def _policy(args: argparse.Namespace, settings: Settings) -> PromotionPolicy:
+    from forecasting.promotion import UnknownPolicyError, parse_policy
+
+    try:
+        return parse_policy(args.policy) if args.policy else settings.promotion_policy
+    except UnknownPolicyError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+
 def _run_backtest(
-    bars: pd.DataFrame, configs: tuple[ModelConfig, TrainConfig, BacktestConfig]
+    bars: pd.DataFrame,
+    configs: tuple[ModelConfig, TrainConfig, BacktestConfig],
+    policy: PromotionPolicy,
 ) -> BacktestReport:
     from forecasting.backtest import walk_forward
     from forecasting.windowing import InsufficientDataError
 
     model, train, backtest = configs
     try:
-        return walk_forward(bars, model_config=model, train_config=train, backtest_config=backtest)
+        return walk_forward(
+            bars,
+            model_config=model,
+            train_config=train,
+            backtest_config=backtest,
+            policy=policy,
+        )
     except InsufficientDataError as exc:
         raise CommandError(str(exc)) from None
 
 
+def _cell(value: Any, width: int = 10) -> str:
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.4f}"
+
+
 def format_table(symbol: str, report: dict[str, Any]) -> str:
-    """The LSTM, naive and drift (and champion) side by side, one metric per line."""
-    models = [m for m in ("lstm", "naive", "drift", "champion") if m in report]
+    """The point models side by side, one metric per line; every candidate's intervals; the
+    DM tests with their sidedness; and what the gate would serve."""
+    points = report["points"]
+    models = [m for m in ("lstm", "naive", "drift", "champion") if m in points]
     backtest = report["config"]["backtest"]
     mode = "refit per fold" if backtest["refit"] else "fit once"
     lines = [
@@ -203,33 +253,38 @@ def format_table(symbol: str, report: dict[str, Any]) -> str:
         f"{'metric':<24}" + "".join(f"{m:>12}" for m in models),
     ]
     for key, label in TABLE_METRICS:
-        cells = []
-        for model in models:
-            value = report[model].get(key)
-            cells.append(f"{'n/a':>12}" if value is None else f"{value:>12.4f}")
-        lines.append(f"{label:<24}" + "".join(cells))
-    dm = report["dm"]
-    statistic = "inf" if dm["statistic"] is None else f"{dm['statistic']:.3f}"
+        lines.append(f"{label:<24}" + "".join(_cell(points[m].get(key), 12) for m in models))
     lines.append(
-        f"Diebold-Mariano LSTM vs naive: statistic {statistic}, p={dm['p_value']:.4f} "
-        f"(two-sided), p={dm['p_value_lstm_worse']:.4f} (LSTM worse)"
+        f"{'intervals (% log return)':<32}" + "".join(f"{h:>10}" for _, h in INTERVAL_COLUMNS)
     )
-    mase, naive_mase = report["lstm"]["mase"], report["naive"]["mase"]
-    verdict = "lower than" if mase < naive_mase else "not lower than"
-    significance = (
-        "significant" if dm["p_value"] < 0.05 else "not significant"
-    ) + f" at 5% (DM p={dm['p_value']:.3f})"
+    for name, figures in {**report["candidates"], **report["references"]}.items():
+        reference = " (ref)" if name in report["references"] else ""
+        lines.append(
+            f"{name + reference:<32}"
+            + "".join(_cell(figures.get(key)) for key, _ in INTERVAL_COLUMNS)
+        )
+    lstm = next(c for n, c in report["candidates"].items() if n.startswith("lstm+"))
+    for base in ("naive", "drift"):
+        test = lstm["dm"][f"squared_error_vs_{base}"]
+        statistic = "inf" if test["statistic"] is None else f"{test['statistic']:.3f}"
+        lines.append(
+            f"Diebold-Mariano LSTM vs {base} (squared error): statistic {statistic}, "
+            f"p={test['p_two_sided']:.4f} (two-sided), "
+            f"p={test['p_one_sided_better']:.4f} (one-sided, LSTM better), "
+            f"p={test['p_one_sided_worse']:.4f} (one-sided, LSTM worse)"
+        )
+    decision = report["decision"]
     lines.append(
-        f"LSTM MASE {mase:.4f} is {verdict} naive's {naive_mase:.4f}; the difference is "
-        f"{significance}."
+        f"gate ({decision['policy']}) would serve {report['selected']}: {decision['reason']}"
     )
     return "\n".join(lines)
 
 
 def run_backtest(args: argparse.Namespace, settings: Settings) -> int:
     symbol, bars = load_bars(args, settings)
+    policy = _policy(args, settings)
     configs = build_configs(args, settings, progress_bar=not args.json and sys.stdout.isatty())
-    report = _run_backtest(bars, configs).to_dict()
+    report = _run_backtest(bars, configs, policy).to_dict()
     if args.json:
         print(json.dumps({"symbol": symbol, **report}, allow_nan=False))
     else:
@@ -250,29 +305,18 @@ def _service_database_ready(settings: Settings) -> bool:
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
-    from forecasting.promotion import UnknownPolicyError, parse_policy
-    from forecasting.tracking import TrackingError, load_champion, set_champion_alias
+    from forecasting.tracking import TrackingError
     from forecasting.training import train_challenger
     from forecasting.windowing import InsufficientDataError
-    from scheduler.models import record_training_outcome, run_with_database, service_champion
 
-    try:
-        policy = parse_policy(args.policy) if args.policy else settings.promotion_policy
-    except UnknownPolicyError as exc:
-        raise CommandError(str(exc), EXIT_USAGE) from None
+    policy = _policy(args, settings)
     symbol, bars = load_bars(args, settings)
     model, train, backtest = build_configs(args, settings, progress_bar=sys.stdout.isatty())
-    tracking_uri = settings.mlflow_tracking_uri
     # With a migrated service database, the CLI judges against the serving champion and records
-    # the model there exactly as the scheduler's retrain job does (scheduler.models).
+    # the model there exactly as the scheduler's retrain job does (scheduler.model_records).
     service = _service_database_ready(settings)
     try:
-        if service:
-            current = run_with_database(
-                settings.database_url, lambda sessions: service_champion(sessions, symbol)
-            )
-        else:
-            current = load_champion(tracking_uri, symbol)
+        current = _current_champion(settings, symbol, service=service)
         outcome = train_challenger(
             symbol=symbol,
             bars=bars,
@@ -281,29 +325,71 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
             backtest_config=backtest,
             policy=policy,
             champion=None if current is None else current[1],
-            tracking_uri=tracking_uri,
+            tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=settings.mlflow_artifact_root,
         )
-        if service:
-            recorded = run_with_database(
-                settings.database_url,
-                lambda sessions: record_training_outcome(
-                    sessions,
-                    symbol=symbol,
-                    outcome=outcome,
-                    params={"model": model.to_dict(), "train": train.to_dict(), "source": "cli"},
-                    tracking_uri=tracking_uri,
-                ),
-            )
-            promoted = recorded.promoted
-        else:
-            promoted = outcome.decision.promote and outcome.registry_version is not None
-            if promoted and outcome.registry_version is not None:
-                set_champion_alias(tracking_uri, symbol, outcome.registry_version)
-    except TrackingError as exc:
+        params = {"model": model.to_dict(), "train": train.to_dict(), "source": "cli"}
+        promoted, recorded_id = _record(settings, symbol, outcome, params, service=service)
+    except (TrackingError, InsufficientDataError) as exc:
         raise CommandError(str(exc)) from None
-    except InsufficientDataError as exc:
-        raise CommandError(str(exc)) from None
+    _report(args, symbol, outcome, current=current, promoted=promoted)
+    if recorded_id is not None:
+        print(f"recorded as model version {recorded_id} in the service database")
+    return 0
+
+
+def _current_champion(
+    settings: Settings, symbol: str, *, service: bool
+) -> tuple[int, ModelArtifact] | None:
+    """The champion the challenger is judged against: the serving one, else MLflow's alias."""
+    from forecasting.tracking import load_champion
+    from scheduler.model_records import run_with_database, service_champion
+
+    if not service:
+        return load_champion(settings.mlflow_tracking_uri, symbol)
+    champion = run_with_database(
+        settings.database_url, lambda sessions: service_champion(sessions, symbol)
+    )
+    return None if champion is None else (champion.version_id, champion.artifact)
+
+
+def _record(
+    settings: Settings,
+    symbol: str,
+    outcome: TrainingOutcome,
+    params: dict[str, Any],
+    *,
+    service: bool,
+) -> tuple[bool, int | None]:
+    """Apply the gate: in the service database (and then the MLflow alias), or in MLflow alone.
+    Returns whether the challenger was promoted and its model version id in the database."""
+    from forecasting.tracking import set_champion_alias
+    from scheduler.model_records import record_training_outcome, run_with_database
+
+    tracking_uri = settings.mlflow_tracking_uri
+    if service:
+        recorded = run_with_database(
+            settings.database_url,
+            lambda sessions: record_training_outcome(
+                sessions, symbol=symbol, outcome=outcome, params=params, tracking_uri=tracking_uri
+            ),
+        )
+        return recorded.promoted, recorded.model_version_id
+    promoted = outcome.decision.promote and outcome.registry_version is not None
+    if promoted and outcome.registry_version is not None:
+        set_champion_alias(tracking_uri, symbol, outcome.registry_version)
+    return promoted, None
+
+
+def _report(
+    args: argparse.Namespace,
+    symbol: str,
+    outcome: TrainingOutcome,
+    *,
+    current: tuple[int, ModelArtifact] | None,
+    promoted: bool,
+) -> None:
+    """Print the backtest table and the gate's verdict; write the files ``--output`` asks for."""
     if args.output is not None:
         directory = outcome.artifact.write_dir(args.output)
         (directory / "backtest.json").write_text(
@@ -320,6 +406,3 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     print(f"gate ({outcome.decision.policy.value}): {action}: {outcome.decision.reason}")
     if args.output is not None:
         print(f"model files written to {args.output}")
-    if service:
-        print(f"recorded as model version {recorded.model_version_id} in the service database")
-    return 0

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from db.engine import first_line
+from forecasting.config import BacktestConfig, InvalidConfigError, ModelConfig, TrainConfig
 from scheduler.config import ROLES, InvalidSchedulerConfigError, SchedulerConfig, TrainingDefaults
 from stockcast.cli import CommandError
 from stockcast.schema import head_revision
@@ -65,12 +67,12 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
         max_concurrent_jobs=settings.worker_concurrency,
         train_concurrency=settings.train_concurrency,
         backfill_years=settings.backfill_years,
-        default_horizon=settings.default_horizon,
-        default_lookback=settings.default_lookback,
+        refresh_batch_size=settings.refresh_batch_size,
         training=TrainingDefaults(
-            epochs=settings.train_epochs,
+            model=ModelConfig(horizon=settings.default_horizon, lookback=settings.default_lookback),
+            train=TrainConfig(epochs=settings.train_epochs, patience=settings.train_patience),
+            backtest=BacktestConfig(folds=settings.backtest_folds),
             initial_epochs=settings.initial_train_epochs,
-            folds=settings.backtest_folds,
             policy=settings.promotion_policy,
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=settings.mlflow_artifact_root,
@@ -98,18 +100,18 @@ def _with_options(config: SchedulerConfig, args: argparse.Namespace) -> Schedule
 def run_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
+    from db.apscheduler_workarounds import SchedulerAlreadyRunningError
     from scheduler.daemon import SchemaNotReadyError, serve
-    from scheduler.lock import SchedulerAlreadyRunningError
 
     try:
         config = _with_options(scheduler_config(settings), args)
-    except InvalidSchedulerConfigError as exc:
+    except (InvalidSchedulerConfigError, InvalidConfigError) as exc:
         raise CommandError(str(exc), status=2) from exc
     try:
         anyio.run(serve, config, backend="asyncio")
     except (SchedulerAlreadyRunningError, SchemaNotReadyError) as exc:
         raise CommandError(str(exc)) from exc
     except (OperationalError, DBAPIError) as exc:
-        first_line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise CommandError(f"cannot use the database: {first_line}") from exc
+        reason = first_line(getattr(exc, "orig", None) or exc)
+        raise CommandError(f"cannot use the database: {reason}") from exc
     return 0

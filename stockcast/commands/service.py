@@ -10,17 +10,24 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from stockcast.cli import LOG_FORMAT, CommandError
+from stockcast.redaction import install_access_log_redaction
 from stockcast.schema import head_revision
-from stockcast.settings import Settings
+from stockcast.settings import API_SERVERS, Settings
 from web.config import WebConfig
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    api = subparsers.add_parser("api", help="serve the HTTP API with uvicorn")
+    api = subparsers.add_parser("api", help="serve the HTTP API (uvicorn or granian)")
     api.add_argument("--host", help="bind address (default: STOCKCAST_HOST or 127.0.0.1)")
     api.add_argument("--port", type=int, help="port (default: STOCKCAST_PORT or 8000)")
+    api.add_argument(
+        "--server",
+        choices=API_SERVERS,
+        help="ASGI server (default: STOCKCAST_API_SERVER or granian)",
+    )
     api.set_defaults(handler=run_api)
 
 
@@ -69,22 +76,69 @@ def api_server(app: Any, *, host: str, port: int, log_level: str, handle_signals
                 self.force_exit = True
             self.should_exit = True
 
-    return Server(
-        uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, proxy_headers=True, lifespan="on"
-        )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=True,
+        lifespan="on",
+        # uvicorn's own logging config would print its lines in another format; without it
+        # they reach the root logger and the service's one format.
+        log_config=None,
     )
+    # After the Config: it configures uvicorn's loggers when it is made.
+    install_access_log_redaction()
+    return Server(config)
 
 
 def run_api(args: argparse.Namespace, settings: Settings) -> int:
+    host, port = args.host or settings.host, args.port or settings.port
+    if (args.server or settings.api_server) == "granian":
+        return run_granian(host=host, port=port, log_level=settings.log_level.lower())
     from web.app import create_app
 
     server = api_server(
         create_app(web_config(settings)),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         log_level=settings.log_level.lower(),
         handle_signals=True,
     )
     server.run()
     return 0 if server.started else 1
+
+
+def run_granian(*, host: str, port: int, log_level: str) -> int:
+    """Serve the API with granian: its HTTP stack is Rust (hyper), and its worker builds the app
+    through ``stockcast.asgi.create_app``, lifespan included. One worker, like uvicorn here:
+    more workers would each hold their own caches and model copies. Granian handles SIGINT and
+    SIGTERM itself (a graceful stop, exit 0)."""
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
+    except ImportError:
+        raise CommandError("granian is not installed: pip install granian") from None
+    Granian(
+        "stockcast.asgi:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host,
+        port=port,
+        workers=1,
+        log_level=LogLevels(log_level),
+        log_dictconfig=_granian_logging(log_level),
+        log_access=False,
+    ).serve()
+    return 0
+
+
+def _granian_logging(level: str) -> dict[str, Any]:
+    """Granian's logging with the service's one line format, for its own messages and (through
+    the root logger) the app's, so a run does not switch formats halfway."""
+    formatter = {"()": "logging.Formatter", "fmt": LOG_FORMAT}
+    return {
+        "formatters": {"generic": formatter, "access": formatter},
+        "root": {"handlers": ["console"], "level": level.upper()},
+    }

@@ -8,6 +8,7 @@ file and a local MLflow store under ``STOCKCAST_DATA_DIR``; no server of any kin
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -20,6 +21,7 @@ from typing import Any
 
 from forecasting.sources import parse_source_spec
 from forecasting.symbols import InvalidSymbolError, normalize_symbol
+from scheduler.config import ReplaySettings
 from stockcast.cli import CommandError
 from stockcast.commands.scheduler import scheduler_config
 from stockcast.commands.service import api_server, web_config
@@ -50,6 +52,31 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="SYMBOLS",
         default="",
         help="comma-separated symbols to put on the watchlist at start, e.g. AAPL,SPY",
+    )
+    replay = up.add_mutually_exclusive_group()
+    replay.add_argument(
+        "--replay",
+        dest="replay",
+        action="store_const",
+        const="on",
+        help="replay a static source (sample or csv:DIR) as a simulated market "
+        "(default with the sample; STOCKCAST_REPLAY=auto|on|off)",
+    )
+    replay.add_argument(
+        "--no-replay", dest="replay", action="store_const", const="off", help="no market replay"
+    )
+    up.add_argument(
+        "--replay-sessions",
+        type=int,
+        metavar="N",
+        help="start the replay N sessions before the end of the data "
+        "(default: STOCKCAST_REPLAY_SESSIONS or 60)",
+    )
+    up.add_argument(
+        "--replay-step",
+        type=float,
+        metavar="SECONDS",
+        help="advance one session every SECONDS (default: STOCKCAST_REPLAY_STEP_SECONDS or 5)",
     )
     up.add_argument("--host", help="bind address (default: STOCKCAST_HOST or 127.0.0.1)")
     up.add_argument("--port", type=int, help="port (default: STOCKCAST_PORT or 8000)")
@@ -97,6 +124,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     if args.port is not None and not 1 <= args.port <= 65535:
         raise CommandError("--port: expected an integer from 1 to 65535", status=2)
     watch = parse_watch_list(args.watch)
+    replay = replay_settings(args, settings, source)
     key, created = ensure_api_key(settings.data_dir)
     settings = replace(
         settings,
@@ -110,22 +138,53 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
 
     import anyio
 
-    from scheduler.lock import SchedulerAlreadyRunningError
+    from db.apscheduler_workarounds import SchedulerAlreadyRunningError
 
     try:
-        anyio.run(_serve_all, settings, watch, key, created, backend="asyncio")
+        anyio.run(_serve_all, settings, watch, key, created, replay, backend="asyncio")
     except SchedulerAlreadyRunningError as exc:
         raise CommandError(str(exc)) from exc
     return 0
 
 
-async def _serve_all(settings: Settings, watch: Sequence[str], key: str, key_created: bool) -> None:
+def replay_settings(
+    args: argparse.Namespace, settings: Settings, source: str
+) -> ReplaySettings | None:
+    """The market replay ``up`` runs, if any: on by default with the sample, on request with a
+    CSV directory, never with a live source (``--replay`` with yfinance is an error)."""
+    sessions = (
+        args.replay_sessions if args.replay_sessions is not None else settings.replay_sessions
+    )
+    step = args.replay_step if args.replay_step is not None else settings.replay_step_seconds
+    if not 1 <= sessions <= 100_000:
+        raise CommandError("--replay-sessions: expected an integer from 1 to 100000", status=2)
+    if not 0.1 <= step <= 3600:  # also refuses nan
+        raise CommandError("--replay-step: expected a number of seconds from 0.1 to 3600", status=2)
+    mode = getattr(args, "replay", None) or settings.replay
+    if mode == "off" or (mode == "auto" and source != "sample"):
+        return None
+    if source == "yfinance":
+        raise CommandError(
+            "--replay: a market replay needs a static source (--source sample or csv:DIR); "
+            "yfinance is live",
+            status=2,
+        )
+    return ReplaySettings(sessions=sessions, step_seconds=step)
+
+
+async def _serve_all(
+    settings: Settings,
+    watch: Sequence[str],
+    key: str,
+    key_created: bool,
+    replay: ReplaySettings | None,
+) -> None:
     import anyio
 
     from scheduler.daemon import SchedulerDaemon
     from web.app import create_app
 
-    daemon = SchedulerDaemon(scheduler_config(settings))
+    daemon = SchedulerDaemon(replace(scheduler_config(settings), replay=replay))
     daemon_done, api_done = anyio.Event(), anyio.Event()
     servers: list[Any] = []
 
@@ -172,7 +231,7 @@ async def _serve_all(settings: Settings, watch: Sequence[str], key: str, key_cre
         if server.started:
             base = _local_base_url(settings)
             registered = await _register(base, key, watch)
-            _print_banner(settings, base, key, key_created, registered)
+            _print_banner(settings, base, key, key_created, registered, replay=replay)
         await daemon_done.wait()
         await api_done.wait()
         group.cancel_scope.cancel()
@@ -217,17 +276,30 @@ async def _register(base: str, key: str, symbols: Sequence[str]) -> list[str]:
     return lines
 
 
+def _mlflow_ui_command(tracking_uri: str) -> str:
+    """How to open the local store in the MLflow UI. The UI is the full ``mlflow`` distribution
+    (the ``server`` extra, which ``make up`` installs); the service itself needs only the client."""
+    try:
+        importlib.metadata.version("mlflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "pip install 'stockcast[server]' to get the `mlflow ui` command for this store"
+    return (
+        f"{Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
+        f"{_absolute_sqlite_uri(tracking_uri)} --port 5000   then open http://127.0.0.1:5000"
+    )
+
+
 def _print_banner(
-    settings: Settings, base: str, key: str, key_created: bool, registered: list[str]
+    settings: Settings,
+    base: str,
+    key: str,
+    key_created: bool,
+    registered: list[str],
+    *,
+    replay: ReplaySettings | None = None,
 ) -> None:
     data_dir = settings.data_dir.resolve()
-    mlflow_ui = (
-        f"{Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
-        f"{_absolute_sqlite_uri(settings.mlflow_tracking_uri)} --port 5000"
-        "   then open http://127.0.0.1:5000"
-        if settings.mlflow_ui_url is None
-        else settings.mlflow_ui_url
-    )
+    mlflow_ui = settings.mlflow_ui_url or _mlflow_ui_command(settings.mlflow_tracking_uri)
     lines = [
         "",
         "stockcast is up (API + scheduler in one process; Ctrl-C stops it)",
@@ -240,6 +312,12 @@ def _print_banner(
         f"  data        {data_dir}   (source: {settings.source})",
         f"  MLflow UI   {mlflow_ui}",
     ]
+    if replay is not None:
+        lines.append(
+            f"  replay      a simulated market: from {replay.sessions} sessions before the end of "
+            f"the data, one session every {replay.step_seconds:g} s (GET {base}/replay; "
+            "--no-replay turns it off)"
+        )
     if registered:
         lines.append("watchlist:")
         lines.extend(registered)

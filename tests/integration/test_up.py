@@ -138,6 +138,8 @@ def test_up_serves_a_forecast_offline_and_stops_cleanly(tmp_path: Path) -> None:
     [
         (["--watch", "SPY,../../etc/passwd"], "--watch: invalid symbol"),
         (["--source", "bloomberg"], "--source: expected yfinance, csv:DIR or sample"),
+        (["--source", "yfinance", "--replay"], "--replay: a market replay needs a static source"),
+        (["--replay-step", "0"], "--replay-step: expected a number of seconds"),
     ],
 )
 def test_up_refuses_bad_options_before_touching_anything(

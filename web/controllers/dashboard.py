@@ -1,6 +1,9 @@
 """The dashboard: two HTML pages (``/`` and ``/ui/symbols/{symbol}``), their static assets, and two
 read-only JSON aggregations under ``/ui/data`` that the pages read besides the public API.
 
+The watchlist is shown a page at a time (``q`` searches, ``after``/``before`` page by symbol), in
+the HTML and in its JSON alike, so a 1,000-symbol watchlist costs what 50 symbols do.
+
 Everything is registered by :class:`DashboardPlugin`, so ``create_app`` adds the whole dashboard
 with one line. The pages are shells that plain ES modules fill in from the API and keep current
 from ``/events``; there is no build step and no third-party asset, so it works offline.
@@ -13,12 +16,13 @@ import hashlib
 import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, Router, get
 from litestar.config.app import AppConfig
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
 from litestar.exceptions import ImproperlyConfiguredException, NotFoundException
@@ -28,24 +32,29 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_404_NOT_FOUND
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.kinds import EventType
-from db.repositories import PriceRepository, SymbolNotFoundError, SymbolRepository
-from db.repositories.overview import OverviewRepository
-from forecasting.symbols import InvalidSymbolError, normalize_symbol
-from web.auth import require_api_key
-from web.controllers.params import SymbolPath
-from web.dependencies import provide_resources, provider
-from web.schemas.dashboard import (
-    ClosePoint,
-    NextDayOutcomes,
-    RecentCloses,
-    WatchlistOverview,
-    next_day_outcome,
-    watchlist_entry,
+from db.repositories.overview import WatchlistWindow
+from forecasting.symbols import (
+    SYMBOL_INPUT_PATTERN,
+    SYMBOL_MAX_LENGTH,
+    InvalidSymbolError,
+    normalize_symbol,
 )
+from web.auth import require_api_key
+from web.controllers.params import SYMBOL_NAME
+from web.dependencies import provide_dashboard, provide_replay, provider
+from web.errors import InvalidRequestError, NoForecastError
+from web.schemas.dashboard import NextDayOutcomes, RecentCloses, WatchlistOverview, WatchlistPage
+from web.schemas.forecasts import LatestForecast
 from web.schemas.problems import READ_ERRORS, problem_responses
-from web.state import AppResources
+from web.schemas.replay import ReplayOut
+from web.services.dashboard import DashboardService
+from web.services.forecasts import ForecastService
+from web.services.replay import INACTIVE, ReplayService
+from web.state import app_resources
 
 WEB_DIR: Final = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
@@ -78,7 +87,13 @@ _MEDIA_TYPES: Final = {
 _GZIP_MIN_BYTES: Final = 1024
 #: Trading days the symbol page charts (closes and past next-day forecasts alike).
 _CHART_DAYS: Final = 120
+#: Symbols of a static source the add form's hint names.
+_SUGGESTED: Final = 8
 PAGE_TEMPLATES: Final = ("watchlist.html", "symbol.html", "error.html")
+#: Watchlist rows per page, and the most a request may ask for.
+PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 200
+SEARCH_MAX_LENGTH: Final = 32
 
 
 # --------------------------------------------------------------------------- static assets
@@ -164,6 +179,71 @@ async def dashboard_asset(
     return Response(body, media_type=asset.media_type, headers=headers)
 
 
+# --------------------------------------------------------------------------- the watchlist's page
+
+
+def _cursor(description: str) -> Any:
+    return QueryParameter(
+        pattern=SYMBOL_INPUT_PATTERN,
+        max_length=SYMBOL_MAX_LENGTH,
+        description=description,
+        required=False,
+    )
+
+
+def watchlist_window(
+    q: Annotated[
+        str | None,
+        QueryParameter(
+            max_length=SEARCH_MAX_LENGTH,
+            description=(
+                "Search: symbols containing this text (case-insensitive), or trading on the "
+                "exchange with this code (`XLON`)."
+            ),
+            required=False,
+        ),
+    ] = None,
+    after: Annotated[str | None, _cursor("The page starts after this symbol.")] = None,
+    before: Annotated[str | None, _cursor("The page ends before this symbol.")] = None,
+    limit: Annotated[
+        int,
+        QueryParameter(ge=1, le=MAX_PAGE_SIZE, description="Symbols per page.", required=False),
+    ] = PAGE_SIZE,
+) -> WatchlistWindow:
+    """The page of the watchlist a request asks for, its symbols normalised (``q`` upper-cased,
+    blank meaning no search)."""
+    if after is not None and before is not None:
+        raise InvalidRequestError("before", "a page starts after a symbol or ends before one")
+    search = q.strip().upper() if q is not None else ""
+    return WatchlistWindow(
+        search=search or None,
+        after=normalize_symbol(after) if after is not None else None,
+        before=normalize_symbol(before) if before is not None else None,
+        limit=limit,
+    )
+
+
+def page_links(page: WatchlistPage) -> dict[str, str | None]:
+    """The watchlist page's own links to the first, previous and next pages (``None`` where
+    there is none), keeping the search and a non-default page size: they work without scripts,
+    and the script builds the same from the JSON's cursors."""
+    kept: dict[str, str | int] = {}
+    if page.search:
+        kept["q"] = page.search
+    if page.limit != PAGE_SIZE:
+        kept["limit"] = page.limit
+
+    def link(**cursor: str) -> str:
+        query = urlencode({**kept, **cursor})
+        return f"/?{query}" if query else "/"
+
+    return {
+        "first": link() if page.first > 1 else None,
+        "previous": link(before=page.previous_before) if page.previous_before else None,
+        "next": link(after=page.next_after) if page.next_after else None,
+    }
+
+
 # --------------------------------------------------------------------------- pages
 
 
@@ -187,15 +267,43 @@ class DashboardPagesController(Controller):
     """The HTML shells. They hold no data, so they need no key even when reads do."""
 
     include_in_schema = False
+    dependencies = {  # noqa: RUF012
+        "replay": provider(provide_replay),
+        "window": Provide(watchlist_window, sync_to_thread=False),
+    }
 
     @get("/", name="dashboard-watchlist", cache=False)
-    async def watchlist_page(self, assets: NamedDependency[AssetBundle]) -> Template:
-        return _page("watchlist.html", assets, page="watchlist", title="Watchlist")
+    async def watchlist_page(
+        self,
+        state: State,
+        assets: NamedDependency[AssetBundle],
+        replay: NamedDependency[ReplayService],
+        window: NamedDependency[WatchlistWindow],
+    ) -> Template:
+        resources = app_resources(state)
+        known = await resources.symbol_check.known_symbols()
+        overview = await _first_content(
+            resources.sessions, window, resources.config.require_key_for_reads
+        )
+        return _page(
+            "watchlist.html",
+            assets,
+            page="watchlist",
+            title=f"Watchlist: {window.search}" if window.search else "Watchlist",
+            replay=await _replay_state(replay),
+            search=window.search or "",
+            overview=overview,
+            links=page_links(overview.page) if overview is not None else None,
+            suggestions=known[:_SUGGESTED] if known else None,
+            more_symbols=max(0, len(known) - _SUGGESTED) if known else 0,
+        )
 
     @get("/ui/symbols/{symbol:str}", name="dashboard-symbol", cache=False)
     async def symbol_page(
         self,
+        state: State,
         assets: NamedDependency[AssetBundle],
+        replay: NamedDependency[ReplayService],
         # Not SymbolPath: a bad symbol gets an HTML page saying so, not a JSON 422.
         symbol: Annotated[str, PathParameter(max_length=200)],
     ) -> Template:
@@ -210,7 +318,55 @@ class DashboardPagesController(Controller):
                 title="Not a symbol",
                 message=str(exc),
             )
-        return _page("symbol.html", assets, page="symbol", title=name, symbol=name)
+        resources = app_resources(state)
+        return _page(
+            "symbol.html",
+            assets,
+            page="symbol",
+            title=name,
+            symbol=name,
+            replay=await _replay_state(replay),
+            forecast=await _first_forecast(
+                resources.forecasts, name, resources.config.require_key_for_reads
+            ),
+        )
+
+
+async def _first_content(
+    sessions: async_sessionmaker[AsyncSession], window: WatchlistWindow, key_needed: bool
+) -> WatchlistOverview | None:
+    """The watchlist's page rendered into the page itself, so it is useful before its scripts run
+    (and without them). Not when reads need a key: the page itself needs none, so it stays a
+    shell then, and the script fetches the rows with the key. ``None`` when the database is
+    down."""
+    if key_needed:
+        return None
+    try:
+        return await DashboardService(sessions).watchlist(window)
+    except SQLAlchemyError:
+        return None
+
+
+async def _first_forecast(
+    forecasts: ForecastService, symbol: str, key_needed: bool
+) -> LatestForecast | None:
+    """The symbol's latest forecast rendered into its page (summary, forecast table, what is
+    served), so the page shows data before and without its scripts. Not when reads need a key;
+    ``None`` when there is none yet or the database is down (the script then says why)."""
+    if key_needed:
+        return None
+    try:
+        return await forecasts.latest(symbol)
+    except (NoForecastError, SQLAlchemyError):
+        return None
+
+
+async def _replay_state(replay: ReplayService) -> ReplayOut:
+    """The replay's date for the page header; a page still renders when the database is down."""
+    try:
+        return await replay.state()
+    except SQLAlchemyError:
+        return INACTIVE
 
 
 # --------------------------------------------------------------------------- data
@@ -222,26 +378,33 @@ class DashboardDataController(Controller):
     path = "/ui/data"
     tags = ["dashboard"]  # noqa: RUF012 - Litestar reads these class attributes
     guards = [require_api_key]  # noqa: RUF012
-    dependencies = {"resources": provider(provide_resources)}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "dashboard": provider(provide_dashboard),
+        "window": Provide(watchlist_window, sync_to_thread=False),
+        **SYMBOL_NAME,
+    }
 
     @get(
         "/watchlist",
-        summary="The watchlist at a glance",
+        summary="The watchlist at a glance, a page at a time",
         description=(
-            "Every watched symbol with its last stored close, the next step of its latest "
-            "forecast (point, 80%/95% interval) and when it was issued, its champion model with "
-            "its backtest skill against the naive forecast (null while the naive baseline "
-            "serves it) and its most recent job. A fixed number of queries however long the "
-            "watchlist is."
+            "Watched symbols in alphabetical order, `limit` at a time (`q` searches them), each "
+            "with its last stored close, the next step of its latest forecast (point, 80%/95% "
+            "interval) and when it was issued, its champion model with its backtest skill "
+            "against the naive forecast (null while the naive baseline serves it) and its most "
+            "recent job. `page` says how many match and where this page starts, and gives the "
+            "`after`/`before` cursors of the next and previous pages. A fixed number of queries "
+            "however long the watchlist is."
         ),
         responses=problem_responses(*READ_ERRORS),
         cache=False,
     )
-    async def watchlist(self, resources: NamedDependency[AppResources]) -> WatchlistOverview:
-        async with resources.sessions() as session:
-            items = await OverviewRepository(session).watchlist()
-            entries = [watchlist_entry(item) for item in items]
-        return WatchlistOverview(generated_at=datetime.now(UTC), symbols=entries)
+    async def watchlist(
+        self,
+        dashboard: NamedDependency[DashboardService],
+        window: NamedDependency[WatchlistWindow],
+    ) -> WatchlistOverview:
+        return await dashboard.watchlist(window)
 
     @get(
         "/symbols/{symbol:str}/closes",
@@ -255,8 +418,8 @@ class DashboardDataController(Controller):
     )
     async def closes(
         self,
-        resources: NamedDependency[AppResources],
-        symbol: SymbolPath,
+        dashboard: NamedDependency[DashboardService],
+        symbol_name: NamedDependency[str],
         count: Annotated[
             int,
             QueryParameter(
@@ -264,13 +427,7 @@ class DashboardDataController(Controller):
             ),
         ] = _CHART_DAYS,
     ) -> RecentCloses:
-        name = normalize_symbol(symbol)
-        async with resources.sessions() as session:
-            bars = await PriceRepository(session).load(name, last=count)
-            if not bars and await SymbolRepository(session).find(name) is None:
-                raise SymbolNotFoundError(name)
-        points = [ClosePoint(date=bar.date, close=bar.close) for bar in bars]
-        return RecentCloses(symbol=name, count=len(points), closes=points)
+        return await dashboard.closes(symbol_name, count=count)
 
     @get(
         "/symbols/{symbol:str}/next-day-outcomes",
@@ -286,20 +443,14 @@ class DashboardDataController(Controller):
     )
     async def next_day_outcomes(
         self,
-        resources: NamedDependency[AppResources],
-        symbol: SymbolPath,
+        dashboard: NamedDependency[DashboardService],
+        symbol_name: NamedDependency[str],
         count: Annotated[
             int,
             QueryParameter(ge=1, le=2000, description="How many forecasts.", required=False),
         ] = _CHART_DAYS,
     ) -> NextDayOutcomes:
-        name = normalize_symbol(symbol)
-        async with resources.sessions() as session:
-            rows = await OverviewRepository(session).next_day_outcomes(name, limit=count)
-            if not rows and await SymbolRepository(session).find(name) is None:
-                raise SymbolNotFoundError(name)
-        outcomes = [next_day_outcome(row) for row in rows]
-        return NextDayOutcomes(symbol=name, count=len(outcomes), forecasts=outcomes)
+        return await dashboard.next_day_outcomes(symbol_name, count=count)
 
 
 # --------------------------------------------------------------------------- registration

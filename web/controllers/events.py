@@ -1,42 +1,40 @@
 """``GET /events``: the events table as a server-sent-event stream, resumable by id.
 
 A client that reconnects sends ``Last-Event-ID`` (browsers do it themselves) or ``?after=``; the
-stream first replays the stored events after that id, then continues with live ones, without a gap
-or a duplicate at the seam (live events the hub delivers while the replay runs are skipped by id).
-Without either, the stream starts with what happens next. A comment line every
-``sse_heartbeat_s`` keeps proxies from closing an idle stream.
+stream first replays the stored events after that id, then continues with live ones
+(:class:`web.services.event_stream.EventStreamService`). Without either, the stream starts with
+what happens next.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEvent
 
 from db.kinds import EventType
-from forecasting.symbols import normalize_symbol
-from web.dependencies import provide_resources, provider
-from web.errors import InvalidRequestError
-from web.events import StreamClosedError, replay
-from web.schemas.events import EventOut
-from web.schemas.fields import SYMBOL_INPUT_PATTERN
+from web.controllers.params import SYMBOL_FILTER
+from web.dependencies import provide_event_stream, provider
+from web.schemas.events import EventMessage
 from web.schemas.problems import READ_ERRORS, problem_responses
-from web.state import AppResources
+from web.services.event_stream import EventStreamService
 
-#: Reconnect delay suggested to clients, in milliseconds.
-RETRY_MS = 3000
-_ENCODER = msgspec.json.Encoder()
+#: The largest event id a client may resume from (the column is a 64-bit integer).
+MAX_EVENT_ID = 2**62
+#: What ``Last-Event-ID`` may hold: an event id (at most 18 digits, below ``MAX_EVENT_ID``), or
+#: nothing (EventSource sends an empty one before it has seen an id).
+LAST_EVENT_ID_PATTERN = r"^[0-9]{0,18}$"
 
 
 class EventsController(Controller):
     tags = ["events"]  # noqa: RUF012 - Litestar reads these class attributes
-    dependencies = {"resources": provider(provide_resources)}  # noqa: RUF012
+    dependencies = {"stream": provider(provide_event_stream), **SYMBOL_FILTER}  # noqa: RUF012
 
     @get(
         "/events",
@@ -50,7 +48,8 @@ class EventsController(Controller):
         ),
         responses={
             200: ResponseSpec(
-                data_container=str,
+                # OpenAPI 3.1: the schema of an event stream describes each of its messages.
+                data_container=EventMessage,
                 media_type="text/event-stream",
                 description="An endless stream of events",
                 generate_examples=False,
@@ -61,12 +60,14 @@ class EventsController(Controller):
     async def stream(
         self,
         *,
-        resources: NamedDependency[AppResources],
+        stream: NamedDependency[EventStreamService],
         after: Annotated[
             int | None,
             QueryParameter(
                 ge=0,
-                le=2**62,
+                le=MAX_EVENT_ID,
+                # Litestar drops a bound of 0 (falsy) from an optional parameter's schema.
+                schema_extra={"minimum": 0},
                 description="Replay stored events after this id first.",
                 required=False,
             ),
@@ -76,14 +77,13 @@ class EventsController(Controller):
             HeaderParameter(
                 name="Last-Event-ID",
                 max_length=20,
+                pattern=LAST_EVENT_ID_PATTERN,
                 description="Sent by reconnecting EventSource clients; same as `after`.",
                 required=False,
             ),
         ] = None,
-        symbol: Annotated[
-            str | None,
-            QueryParameter(pattern=SYMBOL_INPUT_PATTERN, max_length=16, required=False),
-        ] = None,
+        # Here, between the header and ``types``: where ``?symbol=`` is documented.
+        symbol_filter: NamedDependency[str | None],
         types: Annotated[
             list[EventType] | None,
             QueryParameter(
@@ -92,10 +92,9 @@ class EventsController(Controller):
         ] = None,
     ) -> ServerSentEvent:
         resume = _resume_point(after, last_event_id)
-        wanted_symbol = normalize_symbol(symbol) if symbol is not None else None
         wanted_types = {event_type.value for event_type in types} if types else None
         return ServerSentEvent(
-            _messages(resources, resume, symbol=wanted_symbol, types=wanted_types),
+            stream.messages(resume, symbol=symbol_filter, types=wanted_types),
             headers={"Cache-Control": "no-store"},
         )
 
@@ -103,59 +102,13 @@ class EventsController(Controller):
 def _resume_point(after: int | None, last_event_id: str | None) -> int | None:
     if after is not None:
         return after
-    if last_event_id is None or not last_event_id.strip():
+    if last_event_id is None:
         return None
-    text = last_event_id.strip()
-    if not text.isdigit():
-        raise InvalidRequestError("Last-Event-ID", f"expected an event id, got {text!r}")
-    return int(text)
-
-
-async def _messages(
-    resources: AppResources,
-    resume: int | None,
-    *,
-    symbol: str | None,
-    types: set[str] | None,
-) -> AsyncIterator[ServerSentEventMessage]:
-    hub = resources.events
-    heartbeat = resources.config.sse_heartbeat_s
-    last = resume
-    # Subscribed when the stream starts, not in the handler: a generator that never starts never
-    # runs its ``finally``, and would leave the subscription behind.
-    subscription = hub.subscribe(symbol=symbol, types=types)
-    try:
-        yield ServerSentEventMessage(comment="stockcast events", data=None, retry=RETRY_MS)
-        if resume is not None:
-            async for event in replay(
-                resources.sessions,
-                after=resume,
-                until=subscription.start,
-                symbol=subscription.symbol,
-                types=subscription.types,
-            ):
-                yield _message(event)
-                last = event.id
-            if subscription.start is not None and (last is None or last < subscription.start):
-                last = subscription.start
-        while True:
-            try:
-                live = await subscription.next(idle_s=heartbeat)
-            except StreamClosedError as closed:
-                yield ServerSentEventMessage(comment=closed.reason, data=None)
-                return
-            if live is None:
-                yield ServerSentEventMessage(comment="keep-alive", data=None)
-                continue
-            if last is not None and live.id <= last:
-                continue
-            yield _message(live)
-            last = live.id
-    finally:
-        hub.unsubscribe(subscription)
-
-
-def _message(event: EventOut) -> ServerSentEventMessage:
-    return ServerSentEventMessage(
-        id=event.id, event=event.type, data=_ENCODER.encode(event).decode()
-    )
+    # The documented pattern (the HTTP server has stripped surrounding whitespace): ASCII digits
+    # only, as ``"\xb2".isdigit()`` is true and ``int("\xb2")`` fails; empty before any id.
+    if re.fullmatch(LAST_EVENT_ID_PATTERN, last_event_id) is None:
+        # 400, not 422: the header is not a well-formed id at all (RFC 9110's "malformed").
+        raise ClientException(
+            detail=f"Last-Event-ID: expected an event id, got {last_event_id[:40]!r}"
+        )
+    return int(last_event_id) if last_event_id else None

@@ -20,8 +20,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 from litestar.types import Receive, Scope, Send
 
 from forecasting.symbols import normalize_symbol
-from web.controllers.params import SymbolPath
-from web.dependencies import forecast_service, provide_accuracy, provide_forecasts, provider
+from web.controllers.params import SYMBOL_NAME, SymbolPath
+from web.dependencies import forecast_service, provide_accuracy, provider
 from web.errors import InvalidRequestError
 from web.schemas.forecasts import AccuracyReport, ForecastHistory, LatestForecast
 from web.schemas.problems import READ_ERRORS, problem_responses
@@ -87,8 +87,9 @@ class ForecastsController(Controller):
     path = "/symbols/{symbol:str}"
     tags = ["forecasts"]  # noqa: RUF012 - Litestar reads these class attributes
     dependencies = {  # noqa: RUF012
-        "forecasts": provider(provide_forecasts),
+        "forecasts": provider(forecast_service),
         "accuracy": provider(provide_accuracy),
+        **SYMBOL_NAME,
     }
 
     @get(
@@ -130,9 +131,9 @@ class ForecastsController(Controller):
             ),
         ] = None,
     ) -> CachedAnswer:
-        # The hot path, kept lean on purpose: the service comes straight from the app state (no
-        # dependency resolution), and the body and headers were encoded when the forecast was
-        # cached, so answering is two ASGI messages.
+        # The hot path, kept lean on purpose: the service comes straight from the app state and
+        # the symbol is normalised here (no dependency resolution), and the body and headers
+        # were encoded when the forecast was cached, so answering is two ASGI messages.
         entry = await forecast_service(state).latest_response(normalize_symbol(symbol))
         if entry.matches(if_none_match):
             return CachedAnswer(HTTP_304_NOT_MODIFIED, entry.not_modified_headers, b"")
@@ -152,7 +153,7 @@ class ForecastsController(Controller):
         self,
         *,
         forecasts: NamedDependency[ForecastService],
-        symbol: SymbolPath,
+        symbol_name: NamedDependency[str],
         start: FromDate = None,
         end: ToDate = None,
         limit: Annotated[
@@ -161,7 +162,7 @@ class ForecastsController(Controller):
         ] = 1000,
     ) -> ForecastHistory:
         _check_range(start, end)
-        return await forecasts.history(normalize_symbol(symbol), start=start, end=end, limit=limit)
+        return await forecasts.history(symbol_name, start=start, end=end, limit=limit)
 
     @get(
         "/accuracy",
@@ -178,7 +179,7 @@ class ForecastsController(Controller):
         self,
         *,
         accuracy: NamedDependency[AccuracyService],
-        symbol: SymbolPath,
+        symbol_name: NamedDependency[str],
         start: FromDate = None,
         end: ToDate = None,
         group: Annotated[
@@ -193,7 +194,7 @@ class ForecastsController(Controller):
     ) -> AccuracyReport:
         _check_range(start, end)
         return await accuracy.report(
-            normalize_symbol(symbol),
+            symbol_name,
             start=start,
             end=end,
             grouping=group,

@@ -10,10 +10,8 @@ from litestar.params import PathParameter, QueryParameter
 
 from db.kinds import JobKind
 from db.models import JobStatus
-from forecasting.symbols import normalize_symbol
-from web.controllers.params import Limit, Offset
+from web.controllers.params import SYMBOL_FILTER, Limit, Offset
 from web.dependencies import provide_jobs, provider
-from web.schemas.fields import SYMBOL_INPUT_PATTERN
 from web.schemas.jobs import JobOut
 from web.schemas.problems import READ_ERRORS, problem_responses
 from web.services.jobs import JobService
@@ -32,7 +30,7 @@ JobId = Annotated[
 class JobsController(Controller):
     path = "/jobs"
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads these class attributes
-    dependencies = {"jobs": provider(provide_jobs)}  # noqa: RUF012
+    dependencies = {"jobs": provider(provide_jobs), **SYMBOL_FILTER}  # noqa: RUF012
 
     @get(
         "/",
@@ -44,17 +42,14 @@ class JobsController(Controller):
         self,
         *,
         jobs: NamedDependency[JobService],
-        symbol: Annotated[
-            str | None,
-            QueryParameter(pattern=SYMBOL_INPUT_PATTERN, max_length=16, required=False),
-        ] = None,
+        symbol_filter: NamedDependency[str | None],
         status: Annotated[JobStatus | None, QueryParameter(required=False)] = None,
         kind: Annotated[JobKind | None, QueryParameter(required=False)] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[JobOut]:
         return await jobs.list(
-            symbol=normalize_symbol(symbol) if symbol is not None else None,
+            symbol=symbol_filter,
             status=status,
             kind=kind,
             limit=limit,

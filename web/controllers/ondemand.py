@@ -42,7 +42,7 @@ _TRAIN_EXAMPLES = [
             "horizon": 5,
             "lookback": 60,
             "folds": 3,
-            "policy": "not_worse_than_naive",
+            "policy": "evidence",
         },
     ),
 ]

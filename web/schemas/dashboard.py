@@ -14,9 +14,10 @@ import msgspec
 
 from db.models import ForecastRow, RetrainCadence
 from db.repositories.overview import SymbolOverview
-from web.schemas.forecasts import ForecastStepOut, finite_or_none
+from forecasting.exchanges import EXCHANGE_CURRENCIES
+from web.schemas.forecasts import ForecastStepOut, finite_or_none, step_out
 from web.schemas.jobs import JobOut, job_out
-from web.schemas.models import ModelSummary, model_summary
+from web.schemas.model_versions import ModelSummary, model_summary
 from web.schemas.symbols import symbol_url
 
 
@@ -44,6 +45,9 @@ class WatchlistEntry(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     symbol: str
+    #: Where it trades (ISO MIC) and the currency (ISO 4217) of every price in the entry.
+    exchange: str
+    currency: str | None
     horizon: int
     lookback: int
     retrain_cadence: RetrainCadence
@@ -55,9 +59,27 @@ class WatchlistEntry(msgspec.Struct, frozen=True, kw_only=True):
     forecast_url: str
 
 
+class WatchlistPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the listed symbols stand: the search that chose them, how many match it, the
+    position of the first (1-based; 0 when none is listed) and the keyset cursors of the pages
+    around (null at either end)."""
+
+    search: str | None
+    limit: int
+    #: Every watched symbol, matched or not.
+    watched: int
+    matching: int
+    first: int
+    #: ``after`` for the next page.
+    next_after: str | None
+    #: ``before`` for the previous page.
+    previous_before: str | None
+
+
 class WatchlistOverview(msgspec.Struct, frozen=True, kw_only=True):
     generated_at: datetime
     symbols: list[WatchlistEntry]
+    page: WatchlistPage
 
 
 class ClosePoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +142,8 @@ def watchlist_entry(item: SymbolOverview) -> WatchlistEntry:
     url = symbol_url(row.symbol)
     return WatchlistEntry(
         symbol=row.symbol,
+        exchange=row.exchange,
+        currency=EXCHANGE_CURRENCIES.get(row.exchange),
         horizon=row.horizon,
         lookback=row.lookback,
         retrain_cadence=RetrainCadence(row.retrain_cadence),
@@ -145,14 +169,5 @@ def _glance(item: SymbolOverview) -> ForecastGlance | None:
         last_observed_date=first.last_observed_date,
         last_close=first.last_close,
         horizon=len(item.forecast),
-        next=ForecastStepOut(
-            step=first.step,
-            target_date=first.target_date,
-            point=first.point,
-            lower_80=finite_or_none(first.lower_80),
-            upper_80=finite_or_none(first.upper_80),
-            lower_95=finite_or_none(first.lower_95),
-            upper_95=finite_or_none(first.upper_95),
-            naive=first.naive,
-        ),
+        next=step_out(first),
     )

@@ -8,11 +8,11 @@ ignored, so a typo (``"epoch": 5``) is a 422 instead of a silent default.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 import msgspec
 
+from db.contracts import RetrainParams, check_training_period
 from forecasting.promotion import PromotionPolicy
 from web.schemas.fields import (
     BatchSize,
@@ -22,10 +22,9 @@ from web.schemas.fields import (
     Lookback,
     ModelName,
     Symbol,
-    check_date_order,
-    check_past_date,
+    normalized,
 )
-from web.schemas.forecasts import ForecastModel, ForecastStepOut
+from web.schemas.forecasts import ForecastBody
 from web.schemas.jobs import QueuedJob
 
 
@@ -49,9 +48,8 @@ class TrainRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     policy: PromotionPolicy | None = None
 
     def __post_init__(self) -> None:
-        check_past_date("start_date", self.start_date)
-        check_past_date("end_date", self.end_date)
-        check_date_order(self.start_date, self.end_date)
+        normalized(self)
+        check_training_period(self.start_date, self.end_date)
         if (
             self.prediction_steps is not None
             and self.horizon is not None
@@ -66,20 +64,19 @@ class TrainRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def effective_horizon(self) -> int | None:
         return self.horizon if self.horizon is not None else self.prediction_steps
 
-    def job_params(self) -> dict[str, Any]:
-        """The ``retrain`` task's ``params`` (JSON-safe; unset options are left to the task)."""
-        values: dict[str, Any] = {
-            "model_name": self.model_name,
-            "start_date": self.start_date.isoformat() if self.start_date else None,
-            "end_date": self.end_date.isoformat() if self.end_date else None,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "horizon": self.effective_horizon,
-            "lookback": self.lookback,
-            "folds": self.folds,
-            "policy": self.policy.value if self.policy is not None else None,
-        }
-        return {name: value for name, value in values.items() if value is not None}
+    def retrain_params(self) -> RetrainParams:
+        """The ``retrain`` job's parameters (unset options are left to the worker)."""
+        return RetrainParams(
+            model_name=self.model_name,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            horizon=self.effective_horizon,
+            lookback=self.lookback,
+            folds=self.folds,
+            policy=self.policy.value if self.policy is not None else None,
+        )
 
 
 class TrainAccepted(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +102,9 @@ class PredictRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     lookback_days: Lookback | None = None
     horizon: Horizon | None = None
 
+    def __post_init__(self) -> None:
+        normalized(self)
+
 
 class PriceFreshness(msgspec.Struct, frozen=True, kw_only=True):
     """Which prices the prediction used. ``stale`` means the last stored bar is older than the
@@ -119,16 +119,9 @@ class PriceFreshness(msgspec.Struct, frozen=True, kw_only=True):
     note: str | None
 
 
-class Prediction(msgspec.Struct, frozen=True, kw_only=True):
+class Prediction(ForecastBody, frozen=True, kw_only=True):
     """A forecast made on demand, with how long it took."""
 
-    symbol: str
-    issued_at: datetime
-    last_observed_date: date
-    last_close: float
-    horizon: int
-    model: ForecastModel
-    steps: list[ForecastStepOut]
     prices: PriceFreshness
     model_cached: bool
     inference_ms: float

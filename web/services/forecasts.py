@@ -15,7 +15,12 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import ForecastRow
-from db.repositories import ForecastRepository, ModelVersionRepository, SymbolRepository
+from db.repositories import (
+    ForecastRepository,
+    ModelVersionRepository,
+    ServedPlanRepository,
+    SymbolRepository,
+)
 from web.cache import CachedResponse, ForecastCache
 from web.errors import NoForecastError
 from web.schemas.forecasts import (
@@ -23,10 +28,13 @@ from web.schemas.forecasts import (
     ForecastModel,
     ForecastRecord,
     LatestForecast,
+    ServingInfo,
     finite_or_none,
     model_skill,
+    serving_info,
     step_out,
 )
+from web.services.listings import listing_fields, stored_listing
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -81,6 +89,8 @@ class ForecastService:
                 known = await SymbolRepository(session).find(symbol) is not None
                 raise NoForecastError(symbol, known=known)
             model = await _forecast_model(session, rows[0])
+            listing = await stored_listing(session, symbol)
+            serving = await _serving(session, rows[0].served_plan_id)
         first = rows[0]
         return LatestForecast(
             symbol=symbol,
@@ -90,6 +100,8 @@ class ForecastService:
             horizon=len(rows),
             model=model,
             steps=[step_out(row) for row in rows],
+            **listing_fields(listing),
+            serving=serving,
         )
 
     async def history(
@@ -101,6 +113,7 @@ class ForecastService:
             )
             if not rows and await SymbolRepository(session).find(symbol) is None:
                 raise NoForecastError(symbol, known=False)
+            listing = await stored_listing(session, symbol)
         records = [_record(row) for row in rows[:limit]]
         return ForecastHistory(
             symbol=symbol,
@@ -109,7 +122,25 @@ class ForecastService:
             count=len(records),
             truncated=len(rows) > limit,
             forecasts=records,
+            **listing_fields(listing),
         )
+
+
+async def _serving(session: AsyncSession, plan_id: int | None) -> ServingInfo | None:
+    """The plan that issued the forecast, as it stands now (its calibration keeps learning)."""
+    if plan_id is None:
+        return None
+    plans = ServedPlanRepository(session)
+    plan = await plans.get(plan_id)
+    if plan is None:
+        return None
+    live = await plans.live_coverage(plan.id)
+    return serving_info(
+        plan,
+        live_matured=live.matured,
+        live_within_80=live.within_80,
+        live_within_95=live.within_95,
+    )
 
 
 async def _forecast_model(session: AsyncSession, row: ForecastRow) -> ForecastModel:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.kinds import EventType
+from db.contracts import PredictionServed
 from db.models import ModelVersion
 from db.repositories import (
     EventRepository,
@@ -28,17 +28,15 @@ from db.repositories import (
     SymbolRepository,
 )
 from forecasting.artifacts import ModelArtifact
-from forecasting.symbols import normalize_symbol
 from web.errors import InvalidRequestError, NoChampionError
-from web.metrics import ApiMetrics
+from web.prometheus import ApiMetrics
 from web.schemas.forecasts import ForecastModel, model_skill, step_out
 from web.schemas.ondemand import Prediction, PredictRequest
+from web.services.listings import exchange_of_unwatched, listing_fields, listings_for
 from web.services.prices import PriceRefresher
 
 if TYPE_CHECKING:
     from forecasting.predictor import LSTMPredictor
-
-DEFAULT_EXCHANGE = "XNYS"
 
 
 class ModelCache:
@@ -85,14 +83,11 @@ class ModelCache:
 
 
 def _build_predictor(artifact: ModelArtifact, threads: int) -> LSTMPredictor:
-    import torch
-
     from forecasting.predictor import LSTMPredictor
 
-    # Process-wide, which is what the API process wants (see WebConfig.inference_threads).
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return LSTMPredictor.from_artifact(artifact)
+    # The predictor sets its thread count in whichever worker thread runs it (OpenMP keeps the
+    # count per thread; see WebConfig.inference_threads).
+    return LSTMPredictor.from_artifact(artifact, threads=threads)
 
 
 class PredictionService:
@@ -111,7 +106,7 @@ class PredictionService:
 
     async def predict(self, data: PredictRequest) -> Prediction:
         started = time.perf_counter()
-        symbol = normalize_symbol(data.symbol)
+        symbol = data.symbol
         version, exchange = await self._resolve(symbol, data.model_name)
         predictor, cached = await self._models.get(version.id, lambda: self._artifact(version.id))
         lookback = predictor.model_config.lookback
@@ -136,6 +131,7 @@ class PredictionService:
         )
         inference_s = time.perf_counter() - inference_started
         steps = forecast.steps[: data.horizon or predictor.horizon]
+        listing = (await listings_for([(symbol, exchange)])).get(symbol)
         latency_s = time.perf_counter() - started
         self._metrics.inference_seconds.labels(forecast.model_kind).observe(inference_s)
         self._metrics.prediction_seconds.labels("true" if cached else "false").observe(latency_s)
@@ -158,6 +154,7 @@ class PredictionService:
             model_cached=cached,
             inference_ms=round(inference_s * 1000, 3),
             latency_ms=round(latency_s * 1000, 3),
+            **listing_fields(listing),
         )
 
     async def _resolve(self, symbol: str, model_name: str | None) -> tuple[ModelVersion, str]:
@@ -172,7 +169,9 @@ class PredictionService:
                 if version is None:
                     raise NoChampionError(symbol)
             watched = await SymbolRepository(session).find(symbol)
-            return version, watched.exchange if watched is not None else DEFAULT_EXCHANGE
+        if watched is not None:
+            return version, watched.exchange
+        return version, exchange_of_unwatched(symbol)
 
     async def _artifact(self, version_id: int) -> ModelArtifact:
         async with self._sessions() as session:
@@ -186,12 +185,11 @@ class PredictionService:
     ) -> None:
         async with self._sessions() as session, session.begin():
             await EventRepository(session).append(
-                EventType.PREDICTION_SERVED,
+                PredictionServed(
+                    model_version_id=version_id,
+                    latency_ms=round(latency_s * 1000, 3),
+                    inference_ms=round(inference_s * 1000, 3),
+                    model_cached=cached,
+                ),
                 symbol=symbol,
-                payload={
-                    "model_version_id": version_id,
-                    "latency_ms": round(latency_s * 1000, 3),
-                    "inference_ms": round(inference_s * 1000, 3),
-                    "model_cached": cached,
-                },
             )

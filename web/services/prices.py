@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.kinds import EventType
+from db.contracts import PricesIngested
 from db.repositories import BarRecord, EventRepository, PriceRepository
 from web.errors import InsufficientPricesError, PricesUnavailableError
 from web.schemas.ondemand import PriceFreshness
@@ -149,15 +149,14 @@ class PriceRefresher:
         async with self._sessions() as session, session.begin():
             written = await PriceRepository(session).upsert(symbol, bars)
             await EventRepository(session).append(
-                EventType.PRICES_INGESTED,
+                PricesIngested(
+                    rows=written,
+                    first_date=bars[0].date,
+                    last_date=bars[-1].date,
+                    source=self._source_spec.partition(":")[0],
+                    via="predict",
+                ),
                 symbol=symbol,
-                payload={
-                    "rows": written,
-                    "first_date": bars[0].date.isoformat(),
-                    "last_date": bars[-1].date.isoformat(),
-                    "source": self._source_spec.partition(":")[0],
-                    "via": "predict",
-                },
             )
         return _Refresh(new_bars=written, note=None, failed=False)
 

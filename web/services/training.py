@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.contracts import JobRequest
 from db.kinds import JobKind
 from db.repositories import SymbolRepository
-from forecasting.symbols import normalize_symbol
 from web.schemas.ondemand import TrainAccepted, TrainRequest
-from web.services.jobs import JobRequest, JobService
+from web.services.jobs import JobService
+from web.services.listings import exchange_of_unwatched
 
 
 class TrainingService:
@@ -23,18 +24,14 @@ class TrainingService:
         self._jobs = jobs
 
     async def request(self, data: TrainRequest) -> TrainAccepted:
-        symbol = normalize_symbol(data.symbol)
+        symbol = data.symbol
         await self._jobs.ensure_can_enqueue([JobKind.RETRAIN])
         async with self._sessions() as session:
             row = await SymbolRepository(session).find(symbol)
             watched = row is not None and row.active
-        [job] = await self._jobs.enqueue(
-            [
-                JobRequest(
-                    kind=JobKind.RETRAIN,
-                    symbol=symbol,
-                    kwargs={"symbol": symbol, "params": data.job_params()},
-                )
-            ]
-        )
+        if row is None:
+            # The job will fetch its prices on the exchange its ticker names: one it cannot name
+            # (an unknown suffix) is refused here, not by a failed job later.
+            exchange_of_unwatched(symbol)
+        [job] = await self._jobs.enqueue([JobRequest.retrain(symbol, data.retrain_params())])
         return TrainAccepted(symbol=symbol, model_name=data.model_name, watched=watched, job=job)

@@ -16,11 +16,15 @@ from apscheduler.eventbrokers.local import LocalEventBroker
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.contracts import JobRequest, SymbolAdded, decode_arguments
 from db.engine import create_async_db_engine, create_session_factory
+from db.enqueue import enqueue_jobs
 from db.jobstore import create_data_store, create_event_broker
-from db.kinds import EventType, JobKind
+from db.kinds import JobKind
 from db.models import Event, JobRun
 from db.repositories import EventRepository, JobRepository, SymbolRepository
+from forecasting.calendar import DEFAULT_EXCHANGE
+from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
 from forecasting.promotion import PromotionPolicy
 from scheduler.config import RetryPolicy, SchedulerConfig, TrainingDefaults
 from scheduler.daemon import SchedulerDaemon
@@ -31,17 +35,11 @@ HORIZON = 3
 LOOKBACK = 10
 
 TINY_TRAINING = TrainingDefaults(
-    epochs=2,
+    model=ModelConfig(horizon=HORIZON, lookback=LOOKBACK, hidden_size=8, num_layers=1),
+    train=TrainConfig(epochs=2, batch_size=64, max_history=ROWS, accelerator="cpu", num_threads=1),
+    backtest=BacktestConfig(folds=1, test_size=20),
     initial_epochs=1,
-    folds=1,
     initial_folds=1,
-    test_size=20,
-    hidden_size=8,
-    num_layers=1,
-    batch_size=64,
-    max_history=ROWS,
-    accelerator="cpu",
-    num_threads=1,
     policy=PromotionPolicy.ALWAYS,
     tracking_uri=None,
 )
@@ -112,8 +110,6 @@ class SchedulerHarness:
             "shutdown_timeout": 20.0,
             "retry": RetryPolicy(max_attempts=3, initial_delay=0.05, multiplier=2.0, max_delay=0.2),
             "training": TINY_TRAINING,
-            "default_horizon": HORIZON,
-            "default_lookback": LOOKBACK,
         }
         values.update(overrides)
         return SchedulerConfig(**values)
@@ -147,27 +143,25 @@ class SchedulerHarness:
         *,
         symbol: str | None,
     ) -> str:
-        """Enqueue as the API does: ``add_job`` by task id, then ``record_queued``."""
-        job_id = await client.add_job(
-            kind.value, kwargs=kwargs, result_expiration_time=timedelta(minutes=5)
+        """Enqueue as the API does (``db.enqueue``), with ``kwargs`` of the kind's shape but
+        values the worker has yet to check (an invalid symbol, an out-of-range epoch count)."""
+        request = JobRequest(kind=kind, symbol=symbol, arguments=decode_arguments(kind, kwargs))
+        [job_id] = await enqueue_jobs(
+            client, self.sessions, [request], result_expiration=timedelta(minutes=5)
         )
-        async with self.sessions.begin() as session:
-            await JobRepository(session).record_queued(
-                job_id=str(job_id), kind=kind.value, symbol=symbol, parameters=kwargs
-            )
-            await EventRepository(session).append(
-                EventType.JOB_QUEUED,
-                symbol=symbol,
-                payload={"job_id": str(job_id), "kind": kind.value},
-            )
-        return str(job_id)
+        return job_id
 
     async def watch(self, client: AsyncScheduler, symbol: str) -> None:
         """``POST /symbols`` as the API does it: the row and its event, then the schedule sync,
         the backfill and the first training, all queued at once."""
         async with self.sessions.begin() as session:
-            await SymbolRepository(session).add(symbol=symbol, horizon=HORIZON, lookback=LOOKBACK)
-            await EventRepository(session).append(EventType.SYMBOL_ADDED, symbol=symbol)
+            await SymbolRepository(session).add(
+                symbol=symbol, exchange=DEFAULT_EXCHANGE, horizon=HORIZON, lookback=LOOKBACK
+            )
+            await EventRepository(session).append(
+                SymbolAdded(horizon=HORIZON, lookback=LOOKBACK, retrain_cadence="weekly"),
+                symbol=symbol,
+            )
         await self.enqueue(client, JobKind.SYNC_SCHEDULES, {}, symbol=None)
         await self.enqueue(client, JobKind.INGEST, {"symbol": symbol}, symbol=symbol)
         await self.enqueue(

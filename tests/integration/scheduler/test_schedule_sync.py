@@ -1,5 +1,5 @@
 """Schedules follow the watchlist idempotently, every task exists after ``db upgrade``, and a
-scheduler that was down runs the missed ingest once, not once per missed close."""
+scheduler that was down runs the missed refresh once, not once per missed close."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from db.kinds import JobKind
 from db.models import RetrainCadence
 from db.repositories import SymbolRepository
+from forecasting.calendar import DEFAULT_EXCHANGE
 from scheduler.config import TaskLimits
 from scheduler.schedules import SIGNATURE_KEY, desired_schedules, sync_schedules
-from scheduler.triggers import Cadence, SessionCloseTrigger
+from scheduler.triggers import SessionCloseTrigger
 
 pytestmark = pytest.mark.anyio
 
@@ -35,52 +36,71 @@ async def test_schedules_follow_the_watchlist(harness) -> None:
     config = harness.config()
     async with harness.sessions.begin() as session:
         symbols = SymbolRepository(session)
-        await symbols.add(symbol="DIS", horizon=3, lookback=10)
-        await symbols.add(symbol="KO", horizon=3, lookback=10, retrain_cadence=RetrainCadence.DAILY)
+        await symbols.add(symbol="DIS", exchange=DEFAULT_EXCHANGE, horizon=3, lookback=10)
+        await symbols.add(
+            symbol="KO",
+            exchange=DEFAULT_EXCHANGE,
+            horizon=3,
+            lookback=10,
+            retrain_cadence=RetrainCadence.DAILY,
+        )
     async with harness.client() as client:
         # Someone else's schedule on one of our tasks: never touched.
         await client.add_schedule(
             JobKind.EVALUATE.value, IntervalTrigger(hours=1), id="nightly-report"
         )
+        # A per-symbol ingest schedule of an older deployment: ours, replaced by the refresh.
+        await client.add_schedule(JobKind.INGEST.value, IntervalTrigger(hours=1), id="ingest:KO")
         first = await sync_schedules(client, harness.sessions, config)
-        assert sorted(first.added) == ["ingest:DIS", "ingest:KO", "retrain:DIS", "retrain:KO"]
+        # One refresh for the exchange, whatever the number of its symbols; a retrain each.
+        assert sorted(first.added) == ["refresh:XNYS", "retrain:DIS", "retrain:KO"]
+        assert first.removed == ["ingest:KO"]
         schedules = {s.id: s for s in await client.get_schedules()}
-        assert schedules["ingest:KO"].kwargs == {"symbol": "KO"}
+        assert schedules["refresh:XNYS"].kwargs == {"exchange": "XNYS"}
         assert schedules["retrain:KO"].kwargs == {"symbol": "KO", "params": {}}
-        assert schedules["retrain:DIS"].trigger.cadence is Cadence.WEEKLY  # type: ignore[attr-defined]
-        assert schedules["retrain:KO"].trigger.cadence is Cadence.DAILY  # type: ignore[attr-defined]
-        assert schedules["ingest:DIS"].coalesce is CoalescePolicy.latest
-        assert schedules["ingest:DIS"].misfire_grace_time == timedelta(
+        assert schedules["retrain:DIS"].trigger.cadence is RetrainCadence.WEEKLY  # type: ignore[attr-defined]
+        assert schedules["retrain:KO"].trigger.cadence is RetrainCadence.DAILY  # type: ignore[attr-defined]
+        assert schedules["refresh:XNYS"].coalesce is CoalescePolicy.latest
+        assert schedules["refresh:XNYS"].misfire_grace_time == timedelta(
             seconds=config.ingest_misfire_grace
         )
 
         # Again: nothing changes, and pending fire times survive.
         second = await sync_schedules(client, harness.sessions, config)
         assert (second.added, second.replaced, second.removed) == ([], [], [])
-        assert second.unchanged == 4
+        assert second.unchanged == 3
         again = {s.id: s for s in await client.get_schedules()}
         assert {k: s.next_fire_time for k, s in again.items()} == {
             k: s.next_fire_time for k, s in schedules.items()
         }
 
-        # A changed cadence replaces only that schedule; a removed symbol loses both.
+        # A changed cadence replaces only that schedule; a removed symbol loses its retrain.
         async with harness.sessions.begin() as session:
             symbols = SymbolRepository(session)
             await symbols.update("KO", retrain_cadence=RetrainCadence.MONTHLY)
             await symbols.deactivate("DIS")
         third = await sync_schedules(client, harness.sessions, config)
         assert third.replaced == ["retrain:KO"]
-        assert third.removed == ["ingest:DIS", "retrain:DIS"]
+        assert third.removed == ["retrain:DIS"]
         final = {s.id: s for s in await client.get_schedules()}
-        assert set(final) == {"ingest:KO", "retrain:KO", "nightly-report"}
-        assert final["retrain:KO"].trigger.cadence is Cadence.MONTHLY  # type: ignore[attr-defined]
+        assert set(final) == {"refresh:XNYS", "retrain:KO", "nightly-report"}
+        assert final["retrain:KO"].trigger.cadence is RetrainCadence.MONTHLY  # type: ignore[attr-defined]
+        assert final["refresh:XNYS"].next_fire_time == schedules["refresh:XNYS"].next_fire_time
+
+        # The exchange's last symbol goes: so does its refresh.
+        async with harness.sessions.begin() as session:
+            await SymbolRepository(session).deactivate("KO")
+        fourth = await sync_schedules(client, harness.sessions, config)
+        assert fourth.removed == ["refresh:XNYS", "retrain:KO"]
 
 
-async def test_a_scheduler_that_was_down_runs_the_missed_ingest_once(harness) -> None:
+async def test_a_scheduler_that_was_down_runs_the_missed_refresh_once(harness) -> None:
     config = harness.config(shutdown_timeout=0.5)
     async with harness.sessions.begin() as session:
-        watched = await SymbolRepository(session).add(symbol="DIS", horizon=3, lookback=10)
-    wanted = next(d for d in desired_schedules([watched], config) if d.kind is JobKind.INGEST)
+        watched = await SymbolRepository(session).add(
+            symbol="DIS", exchange=DEFAULT_EXCHANGE, horizon=3, lookback=10
+        )
+    wanted = next(d for d in desired_schedules([watched], config) if d.kind is JobKind.REFRESH)
     # The schedule as a node left it ten days ago: its next fire time is long past.
     ten_days_ago = datetime.now(UTC) - timedelta(days=10)
     stale = SessionCloseTrigger(
@@ -90,12 +110,12 @@ async def test_a_scheduler_that_was_down_runs_the_missed_ingest_once(harness) ->
     assert len(missed) >= 5
     async with harness.client() as client:
         await client.add_schedule(
-            JobKind.INGEST.value,
+            JobKind.REFRESH.value,
             SessionCloseTrigger(
                 delay=timedelta(seconds=config.ingest_delay), start_time=ten_days_ago
             ),
-            id="ingest:DIS",
-            kwargs={"symbol": "DIS"},
+            id="refresh:XNYS",
+            kwargs={"exchange": "XNYS"},
             coalesce=CoalescePolicy.latest,
             misfire_grace_time=timedelta(seconds=config.ingest_misfire_grace),
             metadata={SIGNATURE_KEY: wanted.signature},
@@ -103,19 +123,24 @@ async def test_a_scheduler_that_was_down_runs_the_missed_ingest_once(harness) ->
 
     async def ingested() -> bool:
         return any(
-            job.kind == "ingest" and job.status.value == "succeeded" for job in await harness.jobs()
+            job.kind == "refresh_batch" and job.status.value == "succeeded"
+            for job in await harness.jobs()
         )
 
     async with harness.node(config), harness.client() as client:
-        await harness.wait_for(ingested, within=30, what="the catch-up ingest")
-        schedule = await client.get_schedule("ingest:DIS")
-    ingests = [job for job in await harness.jobs() if job.kind == "ingest"]
-    assert len(ingests) == 1
-    assert ingests[0].schedule_id == "ingest:DIS"
-    assert ingests[0].scheduled_at == missed[-1]  # the latest missed close, not the first
-    assert ingests[0].result is not None and ingests[0].result["rows"] == harness.rows
-    # No model and no training on its way: the ingest queued the first one itself.
-    assert set(ingests[0].result["enqueued"]) == {"forecast", "evaluate", "retrain"}
+        await harness.wait_for(ingested, within=30, what="the catch-up refresh")
+        schedule = await client.get_schedule("refresh:XNYS")
+    jobs = await harness.jobs()
+    refreshes = [job for job in jobs if job.kind == "refresh"]
+    assert len(refreshes) == 1
+    assert refreshes[0].schedule_id == "refresh:XNYS"
+    assert refreshes[0].symbol is None  # an exchange's schedule, not a symbol's
+    assert refreshes[0].scheduled_at == missed[-1]  # the latest missed close, not the first
+    [batch] = [job for job in jobs if job.kind == "refresh_batch"]
+    assert batch.result is not None and batch.result["rows"] == harness.rows
+    assert batch.result["forecast"] == 1
+    # No model and no training on its way: the batch queued the first one itself.
+    assert set(batch.result["enqueued"]) == {"DIS"}
     assert schedule.next_fire_time is not None
     assert schedule.next_fire_time > datetime.now(UTC)
 
@@ -131,15 +156,15 @@ def _fire_times(trigger: SessionCloseTrigger, start: datetime) -> list[datetime]
 async def test_one_unschedulable_symbol_does_not_block_the_others(harness) -> None:
     async with harness.sessions.begin() as session:
         symbols = SymbolRepository(session)
-        await symbols.add(symbol="DIS", horizon=3, lookback=10)
-        await symbols.add(symbol="ODD", horizon=3, lookback=10, exchange="XXXX")
+        await symbols.add(symbol="DIS", exchange=DEFAULT_EXCHANGE, horizon=3, lookback=10)
+        await symbols.add(symbol="ODD", exchange="XXXX", horizon=3, lookback=10)
     async with harness.client() as client:
         report = await sync_schedules(client, harness.sessions, harness.config())
         scheduled = {s.id for s in await client.get_schedules()}
-    assert sorted(report.added) == ["ingest:DIS", "retrain:DIS"]
-    assert set(report.failed) == {"ingest:ODD", "retrain:ODD"}
-    assert "unknown exchange calendar 'XXXX'" in report.failed["ingest:ODD"]
-    assert scheduled == {"ingest:DIS", "retrain:DIS"}
+    assert sorted(report.added) == ["refresh:XNYS", "retrain:DIS"]
+    assert set(report.failed) == {"refresh:XXXX", "retrain:ODD"}
+    assert "unknown exchange 'XXXX'" in report.failed["refresh:XXXX"]
+    assert scheduled == {"refresh:XNYS", "retrain:DIS"}
 
 
 async def test_a_fire_time_past_its_grace_is_recorded_as_missed(harness) -> None:

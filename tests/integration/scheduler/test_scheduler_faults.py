@@ -21,6 +21,7 @@ from db.repositories import (
     PriceRepository,
     SymbolRepository,
 )
+from forecasting.calendar import DEFAULT_EXCHANGE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -116,7 +117,9 @@ async def test_a_transient_failure_recovers_on_retry_and_new_bars_are_forecast(h
 
 async def test_permanent_failures_are_not_retried(harness) -> None:
     async with harness.sessions.begin() as session:
-        await SymbolRepository(session).add(symbol="ZZZZ", horizon=3, lookback=10)
+        await SymbolRepository(session).add(
+            symbol="ZZZZ", exchange=DEFAULT_EXCHANGE, horizon=3, lookback=10
+        )
     async with harness.node(), harness.client() as client:
         unknown = await harness.enqueue(client, JobKind.INGEST, {"symbol": "ZZZZ"}, symbol="ZZZZ")
         invalid = await harness.enqueue(
@@ -143,7 +146,7 @@ async def test_permanent_failures_are_not_retried(harness) -> None:
     params = await _job(harness, bad_params)
     assert params.status is JobStatus.FAILED
     assert params.attempts == 1
-    assert params.error is not None and "'epochs'" in params.error
+    assert params.error is not None and "TrainConfig.epochs" in params.error
     skipped = await _job(harness, not_watched)
     assert skipped.status is JobStatus.SUCCEEDED
     assert skipped.result == {"skipped": "QQQQ is not on the watchlist"}
@@ -179,7 +182,12 @@ async def _kill_busy_training_child(within: float) -> int:
 
 async def test_a_training_process_killed_mid_run_changes_nothing(harness) -> None:
     harness.write_prices("DIS", rows=2600)
-    training = replace(harness.config().training, hidden_size=64, num_layers=2, max_history=2520)
+    tiny = harness.config().training
+    training = replace(
+        tiny,
+        model=replace(tiny.model, hidden_size=64, num_layers=2),
+        train=replace(tiny.train, max_history=2520),
+    )
     async with harness.node(harness.config(training=training)), harness.client() as client:
         await _ready_symbol(harness, client)
         async with harness.sessions() as session:

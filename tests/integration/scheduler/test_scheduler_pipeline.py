@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from db.kinds import EventType, JobKind
-from db.models import JobRun, JobStatus, ModelStatus
+from db.models import JobRun, JobStatus, ModelStatus, RetrainCadence
 from db.repositories import ForecastRepository, ModelVersionRepository, PriceRepository
 from forecasting.calendar import is_trading_day
-from scheduler.triggers import Cadence, SessionCloseTrigger
+from scheduler.triggers import SessionCloseTrigger
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -51,11 +51,11 @@ async def test_registered_symbol_is_ingested_trained_and_forecast(harness) -> No
 
         # The schedules the watchlist calls for exist, on the exchange calendar.
         schedules = {s.id: s for s in await client.get_schedules()}
-        assert {"ingest:DIS", "retrain:DIS"} <= set(schedules)
-        ingest_trigger = schedules["ingest:DIS"].trigger
-        assert isinstance(ingest_trigger, SessionCloseTrigger)
-        assert schedules["retrain:DIS"].trigger.cadence is Cadence.WEEKLY  # type: ignore[attr-defined]
-        next_fire = schedules["ingest:DIS"].next_fire_time
+        assert {"refresh:XNYS", "retrain:DIS"} <= set(schedules)
+        refresh_trigger = schedules["refresh:XNYS"].trigger
+        assert isinstance(refresh_trigger, SessionCloseTrigger)
+        assert schedules["retrain:DIS"].trigger.cadence is RetrainCadence.WEEKLY  # type: ignore[attr-defined]
+        next_fire = schedules["refresh:XNYS"].next_fire_time
         assert next_fire is not None and is_trading_day(next_fire.date())
 
     jobs = await harness.jobs()

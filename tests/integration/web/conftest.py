@@ -21,8 +21,8 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.contracts import EventPayload, ForecastReady
 from db.engine import create_async_db_engine, create_session_factory, create_sync_db_engine
-from db.kinds import EventType
 from db.repositories import (
     BarRecord,
     EventRepository,
@@ -34,6 +34,7 @@ from db.repositories import (
     SymbolRepository,
 )
 from forecasting.artifacts import ModelArtifact
+from forecasting.calendar import DEFAULT_EXCHANGE
 from stockcast.schema import head_revision
 from web.app import create_app
 from web.config import WebConfig
@@ -62,9 +63,53 @@ def api_database_url(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture
-def prices_dir(shared_prices_dir: Path) -> Path:
-    return shared_prices_dir
+#: Symbols the tests register that ``../shared/data/prices`` lacks, and the file each borrows.
+#: Registration asks the source whether it has a symbol, so they must exist there.
+EXTRA_PRICE_FILES = dict.fromkeys(
+    (
+        "BRK-B",
+        "^GSPC",
+        # The markets tests: one ticker per exchange.
+        "0700.HK",
+        "7203.T",
+        "BHP.AX",
+        "BRK.B",
+        "EURUSD=X",
+        "MC.PA",
+        "PETR4",
+        "FOO.XY",
+        "RELIANCE.NS",
+        "SAP.DE",
+        "SHOP.TO",
+        "VALE3.SA",
+        "VOD",
+        "VOD.L",
+        "^BVSP",
+        "^N225",
+        # Batches and paging.
+        "AAA",
+        "BBB",
+        "CCC",
+        *(f"P{n:03d}" for n in range(25)),
+    ),
+    "SPY",
+)
+
+
+@pytest.fixture(scope="session")
+def prices_dir(shared_prices_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared prices (linked, not copied) plus :data:`EXTRA_PRICE_FILES`."""
+    directory = tmp_path_factory.mktemp("prices")
+    for path in shared_prices_dir.glob("*.csv"):
+        (directory / path.name).symlink_to(path)
+    for symbol, borrowed in EXTRA_PRICE_FILES.items():
+        (directory / f"{symbol}.csv").symlink_to(shared_prices_dir / f"{borrowed}.csv")
+    # PETR4.SA: a source that has it, with nothing after the bars a markets test stores for it
+    # (its prediction must not top them up with newer ones).
+    lines = (shared_prices_dir / "SPY.csv").read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines[1:] if line[:10] <= "2018-12-28"]
+    (directory / "PETR4.SA.csv").write_text("\n".join([lines[0], *kept]) + "\n", encoding="utf-8")
+    return directory
 
 
 def make_config(url: str, prices: Path, **overrides: Any) -> WebConfig:
@@ -138,7 +183,9 @@ class Database:
 
     def watch(self, symbol: str, *, horizon: int = 3, lookback: int = 10) -> None:
         async def work(session: AsyncSession) -> None:
-            await SymbolRepository(session).add(symbol=symbol, horizon=horizon, lookback=lookback)
+            await SymbolRepository(session).add(
+                symbol=symbol, exchange=DEFAULT_EXCHANGE, horizon=horizon, lookback=lookback
+            )
 
         self.run(work)
 
@@ -174,14 +221,14 @@ class Database:
             )
             if announce:
                 await EventRepository(session).append(
-                    EventType.FORECAST_READY,
+                    ForecastReady(
+                        issued_at=issued_at,
+                        model_kind=model_kind,
+                        model_version_id=model_version_id,
+                        steps=len(steps),
+                        last_observed_date=last_observed_date,
+                    ),
                     symbol=symbol,
-                    payload={
-                        "issued_at": issued_at.isoformat(),
-                        "model_kind": model_kind,
-                        "model_version_id": model_version_id,
-                        "steps": len(steps),
-                    },
                 )
 
         self.run(work)
@@ -220,11 +267,9 @@ class Database:
 
         return self.run(work)
 
-    def append_event(
-        self, event_type: EventType, symbol: str | None, payload: dict[str, Any] | None = None
-    ) -> int:
+    def append_event(self, payload: EventPayload, symbol: str | None) -> int:
         async def work(session: AsyncSession) -> int:
-            row = await EventRepository(session).append(event_type, symbol=symbol, payload=payload)
+            row = await EventRepository(session).append(payload, symbol=symbol)
             return int(row.id)
 
         return self.run(work)

@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from db.contracts import ForecastReady, JobFailed, ModelPromoted, ModelRejected
 from db.engine import create_async_db_engine, create_session_factory
-from db.kinds import EventType
 from db.models import JobStatus, ModelStatus
 from db.repositories import (
     BarRecord,
@@ -46,6 +46,7 @@ from db.repositories import (
     PriceRepository,
     SymbolRepository,
 )
+from forecasting.calendar import DEFAULT_EXCHANGE
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +172,9 @@ async def _seed(database_url: str) -> Seeded:
         async with sessions() as session, session.begin():
             symbols = SymbolRepository(session)
             for name in ("AAPL", "DIS", "MSFT"):
-                await symbols.add(symbol=name, horizon=HORIZON, lookback=60)
+                await symbols.add(
+                    symbol=name, exchange=DEFAULT_EXCHANGE, horizon=HORIZON, lookback=60
+                )
             prices = PriceRepository(session)
             for name, values in closes.items():
                 await prices.upsert(
@@ -253,14 +256,14 @@ async def _seed(database_url: str) -> Seeded:
             await jobs.mark_running(
                 job_id="seed-dis-retrain", kind="retrain", symbol="DIS", worker="seed"
             )
-            await jobs.mark_finished("seed-dis-retrain", status=JobStatus.SUCCEEDED)
+            await jobs.finish("seed-dis-retrain", status=JobStatus.SUCCEEDED)
             await jobs.record_queued(
                 job_id="seed-dis-ingest", kind="ingest", symbol="DIS", parameters={}
             )
             await jobs.mark_running(
                 job_id="seed-dis-ingest", kind="ingest", symbol="DIS", worker="seed"
             )
-            await jobs.mark_finished(
+            await jobs.finish(
                 "seed-dis-ingest", status=JobStatus.FAILED, error="source timed out after 10 s"
             )
             await jobs.record_queued(
@@ -268,13 +271,24 @@ async def _seed(database_url: str) -> Seeded:
             )
             events = EventRepository(session)
             await events.append(
-                EventType.MODEL_REJECTED, symbol="DIS", payload={"model_version_id": rejected.id}
+                ModelRejected(model_version_id=rejected.id, reason="worse", metrics={}),
+                symbol="DIS",
             )
             await events.append(
-                EventType.MODEL_PROMOTED, symbol="DIS", payload={"model_version_id": champion.id}
+                ModelPromoted(
+                    model_version_id=champion.id, previous_champion_id=None, reason="ok", metrics={}
+                ),
+                symbol="DIS",
             )
             await events.append(
-                EventType.JOB_FAILED, symbol="DIS", payload={"job_id": "seed-dis-ingest"}
+                JobFailed(
+                    job_id="seed-dis-ingest",
+                    kind="ingest",
+                    status="failed",
+                    error="source timed out after 10 s",
+                    attempts=1,
+                ),
+                symbol="DIS",
             )
     finally:
         await engine.dispose()
@@ -299,14 +313,14 @@ async def _issue_forecast(database_url: str, symbol: str, origin: date, close: f
                 steps=steps,
             )
             await EventRepository(session).append(
-                EventType.FORECAST_READY,
+                ForecastReady(
+                    issued_at=issued,
+                    model_kind="lstm" if version else "naive",
+                    model_version_id=version.id if version else None,
+                    steps=len(steps),
+                    last_observed_date=origin,
+                ),
                 symbol=symbol,
-                payload={
-                    "issued_at": issued.isoformat(),
-                    "model_kind": "lstm" if version else "naive",
-                    "model_version_id": version.id if version else None,
-                    "steps": len(steps),
-                },
             )
         return steps[0].point
     finally:
@@ -489,6 +503,8 @@ def test_dashboard_end_to_end(
     expect(dis.locator("[data-field=model]")).to_contain_text("beats naive")
     expect(dis.locator("[data-field=model]")).to_contain_text("MASE 0.94")
     expect(dis.locator("[data-field=job]")).to_contain_text("failed")
+    # Why, in view (not only in a tooltip).
+    expect(dis.locator("[data-field=job] .job-error")).to_have_text("source timed out after 10 s")
     expect(dis.locator("[data-field=age]")).to_contain_text("3 hours ago")
     aapl = page.locator("tr[data-symbol=AAPL]")
     expect(aapl.locator("[data-field=model]")).to_contain_text("naive baseline")
@@ -508,9 +524,22 @@ def test_dashboard_end_to_end(
     expect(page.locator("#announcer")).to_contain_text("New forecast for AAPL")
     assert page.evaluate("() => window.__sameDocument === true")
 
+    # ---- the search box filters as one types (the same server-side search), the address follows
+    search = page.get_by_role("searchbox", name="Search symbols")
+    search.fill("di")
+    expect(page.locator("tr[data-symbol]")).to_have_count(1)
+    expect(page.locator("tr[data-symbol=DIS]")).to_be_visible()
+    expect(page.locator("#symbol-count")).to_have_text("(1 of 3)")
+    page.wait_for_url(f"{server}/?q=di")
+    search.fill("zz")
+    expect(page.locator("#watchlist tbody")).to_contain_text("No watched symbol matches")
+    search.fill("")
+    expect(page.locator("tr[data-symbol]")).to_have_count(3)
+    assert page.evaluate("() => window.__sameDocument === true")
+
     # ---- adding a symbol: refused without the key (the server's message shown), then with it.
     # Found by label and role, driven by mouse the first time and by keyboard the second.
-    page.get_by_label("Symbol", exact=True).fill("nflx")
+    page.get_by_label("Symbol", exact=True).fill("intc")
     with page.expect_response(
         lambda r: r.url.endswith("/symbols") and r.request.method == "POST"
     ) as refused:
@@ -524,7 +553,7 @@ def test_dashboard_end_to_end(
     status = page.locator("#add-status")
     expect(status).to_contain_text("this endpoint needs an API key in the X-API-Key header")
     expect(status).to_have_attribute("role", "alert")
-    assert "NFLX" not in [s["symbol"] for s in httpx.get(f"{server}/symbols").json()]
+    assert "INTC" not in [s["symbol"] for s in httpx.get(f"{server}/symbols").json()]
     _screenshot(page, f"watchlist-refused-{backend}.png")
 
     with page.expect_response(
@@ -537,19 +566,21 @@ def test_dashboard_end_to_end(
         key_input.press_sequentially(API_KEY)
         key_input.press("Enter")
     assert accepted.value.status == 201
-    expect(page.locator("tr[data-symbol=NFLX]")).to_be_visible()
-    expect(page.locator("#add-status")).to_contain_text("Watching NFLX")
+    expect(page.locator("tr[data-symbol=INTC]")).to_be_visible()
+    expect(page.locator("#add-status")).to_contain_text("Watching INTC")
     assert page.evaluate("() => sessionStorage.getItem('stockcast.apiKey')") == API_KEY
-    queued = httpx.get(f"{server}/jobs", params={"symbol": "NFLX"}).json()
+    queued = httpx.get(f"{server}/jobs", params={"symbol": "INTC"}).json()
     assert {job["kind"] for job in queued} == {"sync_schedules", "ingest", "retrain"}
 
     # ---- removing it again, with the key this tab now holds, after a confirmation
     page.once("dialog", lambda confirmation: confirmation.accept())
     with page.expect_response(lambda r: r.request.method == "DELETE") as removed:
-        page.get_by_role("button", name="Stop watching NFLX").click()
+        page.get_by_role("button", name="Stop watching INTC").click()
     assert removed.value.status == 200
-    expect(page.locator("tr[data-symbol=NFLX]")).to_have_count(0)
-    assert httpx.get(f"{server}/symbols/NFLX").json()["active"] is False
+    expect(page.locator("tr[data-symbol=INTC]")).to_have_count(0)
+    assert httpx.get(f"{server}/symbols/INTC").status_code == 404  # gone from the watchlist
+    removed_rows = httpx.get(f"{server}/symbols", params={"include_removed": "true"}).json()
+    assert [s["active"] for s in removed_rows if s["symbol"] == "INTC"] == [False]
 
     # ---- the symbol page: chart with its bands, accuracy, models, jobs
     page.click("tr[data-symbol=DIS] a.symbol-link")
@@ -600,6 +631,8 @@ def test_dashboard_end_to_end(
     assert not errors, errors
     context.close()
 
+    _pages_and_live_rows(chromium, server, database_url, seeded)
+
     # ---- phone width: both pages fit without sideways scrolling
     # (in the dark colour scheme, so the screenshots show both schemes)
     phone = chromium.new_context(
@@ -626,6 +659,37 @@ def test_dashboard_end_to_end(
     summary = SCREENSHOTS / f"first-load-{backend}.json"
     summary.write_text(json.dumps(loads, indent=2))
     request.node.user_properties.append(("first_load", first_load))
+
+
+def _pages_and_live_rows(chromium: Any, server: str, database_url: str, seeded: Seeded) -> None:
+    """Two symbols a page: the page links fetch without a reload, the back button returns, and
+    a forecast for a symbol on another page does not refetch this one (one on it does)."""
+    expect = playwright_sync.expect
+    context = chromium.new_context(viewport=DESKTOP, locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    page.goto(f"{server}/?limit=2")
+    rows = page.locator("tr[data-symbol]")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#pager .pager-position")).to_have_text("1\N{EN DASH}2 of 3")
+    page.evaluate("() => { window.__sameDocument = true; }")
+    page.get_by_role("link", name="Next").click()
+    expect(page.locator("tr[data-symbol=MSFT]")).to_be_visible()
+    expect(rows).to_have_count(1)
+    page.wait_for_url(f"{server}/?after=DIS&limit=2")
+    page.go_back()
+    expect(rows).to_have_count(2)
+    page.go_forward()
+    expect(rows).to_have_count(1)
+    assert page.evaluate("() => window.__sameDocument === true")
+
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/ui/data/watchlist" in r.url else None)
+    _run(_issue_forecast(database_url, "AAPL", seeded.last_day, seeded.closes["AAPL"][-1]))
+    time.sleep(2)  # the AAPL event reaches the page, and is ignored: AAPL is not on it
+    msft_point = _run(_issue_forecast(database_url, "MSFT", seeded.last_day, 400.0))
+    expect(page.locator("tr[data-symbol=MSFT] [data-field=point]")).to_have_text(_price(msft_point))
+    assert len(fetched) == 1, fetched
+    context.close()
 
 
 # The page logic under test here is the browser's (a refused read, the key dialog, a refetch);

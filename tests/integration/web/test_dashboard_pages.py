@@ -24,6 +24,7 @@ from db.repositories import (
     NewModelVersion,
     SymbolRepository,
 )
+from forecasting.calendar import DEFAULT_EXCHANGE
 from web.controllers.dashboard import STATIC_DIR
 
 Client = TestClient[Any]
@@ -141,7 +142,7 @@ def test_watchlist_overview_shows_the_newest_of_everything(db: Any, client: Clie
     async def seed(session: AsyncSession) -> int:
         symbols = SymbolRepository(session)
         for name in ("DIS", "AAPL", "GONE"):
-            await symbols.add(symbol=name, horizon=3, lookback=10)
+            await symbols.add(symbol=name, exchange=DEFAULT_EXCHANGE, horizon=3, lookback=10)
         await symbols.deactivate("GONE")
         versions = ModelVersionRepository(session)
         retired = await versions.add(NewModelVersion(symbol="DIS", weights=b"1", metadata={}))
@@ -163,7 +164,7 @@ def test_watchlist_overview_shows_the_newest_of_everything(db: Any, client: Clie
         )
         jobs = JobRepository(session)
         await jobs.record_queued(job_id="old", kind="ingest", symbol="DIS")
-        await jobs.mark_finished("old", status=JobStatus.FAILED, error="boom")
+        await jobs.finish("old", status=JobStatus.FAILED, error="boom")
         return champion.id
 
     champion_id = db.run(seed)

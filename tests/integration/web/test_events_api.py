@@ -16,7 +16,15 @@ import httpx
 import uvicorn
 from litestar.testing import TestClient
 
-from db.kinds import EventType
+from db.contracts import (
+    JobFailed,
+    JobQueued,
+    JobSucceeded,
+    ModelPromoted,
+    ModelRejected,
+    PricesIngested,
+    SymbolAdded,
+)
 from db.repositories import ForecastStepRecord
 from web.app import create_app
 from web.config import WebConfig
@@ -132,7 +140,7 @@ def test_a_forecast_written_after_connecting_arrives(
     data = json.loads(message["data"])
     assert data["id"] == int(message["id"])
     assert (data["type"], data["symbol"]) == ("forecast.ready", "DIS")
-    assert data["payload"]["issued_at"] == issued.isoformat()
+    assert datetime.fromisoformat(data["payload"]["issued_at"]) == issued
     assert data["payload"]["steps"] == 1
 
 
@@ -146,9 +154,14 @@ def test_every_client_gets_every_event_and_filters_apply(
     ):
         _wait_until_live(everything)
         _wait_until_live(ko_models)
-        db.append_event(EventType.MODEL_PROMOTED, "DIS", {"model_version_id": 1})
-        db.append_event(EventType.JOB_FAILED, "KO", {"job_id": "x", "error": "boom"})
-        db.append_event(EventType.MODEL_REJECTED, "KO", {"model_version_id": 2, "reason": "worse"})
+        db.append_event(
+            ModelPromoted(model_version_id=1, previous_champion_id=None, reason="ok", metrics={}),
+            "DIS",
+        )
+        db.append_event(
+            JobFailed(job_id="x", kind="ingest", status="failed", error="boom", attempts=1), "KO"
+        )
+        db.append_event(ModelRejected(model_version_id=2, reason="worse", metrics={}), "KO")
 
         seen = [_next_event(everything)["event"] for _ in range(3)]
         filtered = _next_event(ko_models)
@@ -161,15 +174,24 @@ def test_every_client_gets_every_event_and_filters_apply(
 def test_a_reconnecting_client_resumes_after_its_last_event(
     api_database_url: str, prices_dir: Path, db: Any
 ) -> None:
-    first = db.append_event(EventType.SYMBOL_ADDED, "DIS")
-    second = db.append_event(EventType.JOB_QUEUED, "DIS", {"job_id": "a", "kind": "ingest"})
-    third = db.append_event(EventType.JOB_SUCCEEDED, "DIS", {"job_id": "a", "kind": "ingest"})
+    first = db.append_event(SymbolAdded(horizon=3, lookback=10, retrain_cadence="weekly"), "DIS")
+    second = db.append_event(JobQueued(job_id="a", kind="ingest"), "DIS")
+    third = db.append_event(JobSucceeded(job_id="a", kind="ingest", result={}), "DIS")
 
     with _serve(_config(api_database_url, prices_dir)) as base:
         with _events(base, headers={"Last-Event-ID": str(first)}) as resumed:
             _wait_until_live(resumed)
             replayed = [_next_event(resumed) for _ in range(2)]
-            fourth = db.append_event(EventType.PRICES_INGESTED, "DIS", {"rows": 5})
+            fourth = db.append_event(
+                PricesIngested(
+                    rows=5,
+                    first_date=date(2024, 1, 2),
+                    last_date=date(2024, 1, 8),
+                    source="csv",
+                    via="ingest",
+                ),
+                "DIS",
+            )
             live = _next_event(resumed)
         with _events(base, after=third) as from_query:
             _wait_until_live(from_query)
@@ -180,9 +202,33 @@ def test_a_reconnecting_client_resumes_after_its_last_event(
     assert int(after_third["id"]) == fourth
 
 
-def test_a_bad_last_event_id_is_422(client: TestClient[Any]) -> None:
-    response = client.get("/events", headers={"Last-Event-ID": "not-a-number"})
-    assert response.status_code == 422
-    assert response.json()["type"] == "urn:stockcast:problem:validation"
+def test_a_malformed_last_event_id_and_bad_filters_are_422(client: TestClient[Any]) -> None:
+    # "\xb2" (superscript two) and "1\xb9" pass str.isdigit() and fail int(): they were a 500.
+    # The header's documented pattern (up to 18 ASCII digits) refuses them, like any parameter.
+    for malformed in ("not-a-number", "\xb2", "1\xb9", "-3", "9" * 20):
+        response = client.get("/events", headers={"Last-Event-ID": malformed.encode("latin-1")})
+        assert response.status_code == 422, malformed
+        problem = response.json()
+        assert problem["type"] == "urn:stockcast:problem:validation"
+        assert problem["detail"].startswith("Last-Event-ID: expected an event id")
+        assert problem["errors"][0]["source"] == "header"
     assert client.get("/events?types=nonsense").status_code == 422
     assert client.get("/events?after=-1").status_code == 422
+
+
+def test_a_resume_point_beyond_the_newest_event_gets_a_reset_then_the_live_stream(
+    api_database_url: str, prices_dir: Path, db: Any
+) -> None:
+    # A browser after the database was reset remembers an id the database never reached.
+    newest = db.append_event(SymbolAdded(horizon=3, lookback=10, retrain_cadence="weekly"), "DIS")
+    with _serve(_config(api_database_url, prices_dir)) as base:
+        for resume in ({"headers": {"Last-Event-ID": "1000000"}}, {"after": 1_000_000}):
+            with _events(base, **resume) as messages:
+                _wait_until_live(messages)
+                reset = _next_event(messages)
+                live_id = db.append_event(JobQueued(job_id="b", kind="ingest"), "DIS")
+                live = _next_event(messages)
+            assert reset["event"] == "reset"
+            assert int(reset["id"]) >= newest
+            assert json.loads(reset["data"])["requested"] == 1_000_000
+            assert (int(live["id"]), live["event"]) == (live_id, "job.queued")

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.kinds import EventType
+from db.contracts import ForecastReady
 from db.repositories import ForecastRepository, ForecastStepRecord
 
 
@@ -222,7 +222,16 @@ def test_a_new_forecast_invalidates_the_cached_one(make_client: Any, db: Any) ->
         assert client.get("/symbols/DIS/forecast").json()["steps"][0]["point"] == 100.0
 
         # ...until the forecast job's event arrives: then the next read fetches the new one.
-        db.append_event(EventType.FORECAST_READY, "DIS", {"issued_at": newer.isoformat()})
+        db.append_event(
+            ForecastReady(
+                issued_at=newer,
+                model_kind="naive",
+                model_version_id=None,
+                steps=3,
+                last_observed_date=date(2025, 10, 9),
+            ),
+            "DIS",
+        )
         deadline = time.monotonic() + 10
         while True:
             current = client.get(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,19 +33,51 @@ def test_ready_on_a_migrated_database(database_url: str) -> None:
         assert response.json()["revision"] == head_revision()
 
 
+def _assert_not_ready(response: httpx.Response, detail: str) -> dict[str, object]:
+    """A 503 from /ready is problem details with Retry-After, ``detail`` saying why."""
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) > 0
+    problem: dict[str, object] = response.json()
+    assert problem["status"] == 503
+    assert problem["type"] == "urn:stockcast:problem:not-ready"
+    assert problem["title"] == "Not ready"
+    assert str(problem["detail"]).startswith(detail), problem
+    assert problem["reason"] == problem["detail"]  # for probes that read the earlier body
+    assert problem["expected_revision"] == head_revision()
+    return problem
+
+
 def test_not_ready_on_an_unmigrated_database(empty_database_url: str) -> None:
     with _client(empty_database_url) as client:
         assert client.get("/health").status_code == 200
-        response = client.get("/ready")
-        assert response.status_code == 503
-        assert response.json()["reason"] == "database is not migrated"
+        problem = _assert_not_ready(client.get("/ready"), "database is not migrated")
+        assert problem["revision"] is None
+
+
+def test_not_ready_while_another_process_holds_the_sqlite_write_lock(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A real ``BEGIN EXCLUSIVE`` from another connection: reads work, writes cannot."""
+    database = tmp_path / "stockcast.db"
+    shutil.copyfile(sqlite_template, database)
+    with _client(f"sqlite:///{database}") as client:
+        assert client.get("/ready").status_code == 200
+        lock = sqlite3.connect(database, isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            problem = _assert_not_ready(client.get("/ready"), "database not writable")
+            assert problem["revision"] == head_revision()
+            assert client.get("/health").status_code == 200
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert client.get("/ready").status_code == 200
 
 
 def test_not_ready_when_the_database_is_unreachable() -> None:
     with _client("postgresql://nobody@127.0.0.1:9/stockcast") as client:
-        response = client.get("/ready")
-        assert response.status_code == 503
-        assert response.json()["reason"].startswith("database unreachable")
+        _assert_not_ready(client.get("/ready"), "database unreachable")
 
 
 def test_openapi_is_served(database_url: str) -> None:

@@ -28,7 +28,7 @@ def test_jobs_filter_by_symbol_status_and_kind(
     async def finish(session: AsyncSession) -> None:
         jobs = JobRepository(session)
         await jobs.mark_running(job_id=ko_ingest["id"], kind="ingest", symbol="KO", worker="w1")
-        await jobs.mark_finished(ko_ingest["id"], status=JobStatus.FAILED, error="source down")
+        await jobs.finish(ko_ingest["id"], status=JobStatus.FAILED, error="source down")
 
     db.run(finish)
 
@@ -172,7 +172,9 @@ def test_metrics_count_requests_and_read_the_database_at_scrape_time(
             )
             == 4
         )
-        assert 0 <= _sample(text, "stockcast_forecast_age_seconds", symbol="DIS") < 600
+        assert 0 <= _sample(text, "stockcast_forecast_age_seconds", quantile="1") < 600
+        assert 0 <= _sample(text, "stockcast_oldest_forecast_age_seconds", symbol="DIS") < 600
+        assert "\nstockcast_forecasts_stale 0.0\n" in text
         assert _sample(text, "stockcast_jobs", status="queued") == 3
         assert _sample(text, "stockcast_jobs", status="failed") == 0
         assert "stockcast_forecast_cache_hits_total 2.0" in text

@@ -236,13 +236,10 @@ def disney(
 
 
 def _predict_directly(artifact: ModelArtifact, bars: list[Any]) -> Any:
-    from dataclasses import asdict
-
-    from forecasting.bars import bars_from_records
+    from forecasting.bars import bars_from_fields
     from forecasting.predictor import LSTMPredictor
 
-    frame = bars_from_records([asdict(bar) for bar in bars])
-    return LSTMPredictor.from_artifact(artifact).predict(frame)
+    return LSTMPredictor.from_artifact(artifact).predict(bars_from_fields(bars))
 
 
 def test_predict_accepts_the_original_payload(

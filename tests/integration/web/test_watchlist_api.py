@@ -226,7 +226,10 @@ def test_patch_changes_settings_and_reschedules_only_for_a_new_cadence(
     horizon = client.patch("/symbols/DIS", json={"horizon": 10, "lookback": 30}, headers=auth)
     assert horizon.status_code == 200
     assert (horizon.json()["symbol"]["horizon"], horizon.json()["symbol"]["lookback"]) == (10, 30)
-    assert horizon.json()["jobs"] == []
+    # No champion yet: the naive forecast takes the new horizon at once; the first training,
+    # still queued, reads the new settings when it starts.
+    assert [job["kind"] for job in horizon.json()["jobs"]] == ["forecast"]
+    jobs_before += 1
 
     cadence = client.patch("/symbols/DIS", json={"retrain_cadence": "monthly"}, headers=auth)
     assert cadence.json()["symbol"]["retrain_cadence"] == "monthly"
@@ -252,7 +255,12 @@ def test_delete_stops_watching_keeps_history_and_allows_re_registering(
     assert [job["kind"] for job in removed.json()["jobs"]] == ["sync_schedules"]
     assert client.get("/symbols").json() == []
     assert [s["symbol"] for s in client.get("/symbols?include_removed=true").json()] == ["DIS"]
-    assert client.get("/symbols/DIS").json()["active"] is False
+    [listed] = client.get("/symbols?include_removed=true").json()
+    assert listed["active"] is False
+    # Gone from the watchlist, as after any DELETE: reads and a second DELETE are 404s.
+    gone = client.get("/symbols/DIS")
+    assert gone.status_code == 404
+    assert gone.json()["type"] == "urn:stockcast:problem:unknown-symbol"
     assert client.delete("/symbols/DIS", headers=auth).status_code == 404
     assert db.count("symbols") == 1
     assert "symbol.removed" in _event_types(api_database_url)
@@ -276,3 +284,81 @@ def test_unknown_route_is_a_404_problem(client: TestClient[Any]) -> None:
     response = client.get("/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_a_symbol_the_source_lacks_is_refused_and_changes_nothing(
+    client: TestClient[Any], auth: dict[str, str], db: Any
+) -> None:
+    before = db.counts()
+
+    response = client.post("/symbols", json={"symbol": "zzzz"}, headers=auth)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith(PROBLEM)
+    problem = response.json()
+    assert problem["type"] == "urn:stockcast:problem:validation"
+    assert problem["detail"].startswith("symbol: ")
+    assert "ZZZZ" in problem["detail"] and "AAPL" in problem["detail"]
+    assert db.counts() == before
+    assert client.get("/symbols/ZZZZ").status_code == 404
+
+
+def _champion_of_shape(db: Any, artifact: Any, symbol: str, *, horizon: int, lookback: int) -> None:
+    from db.repositories import ModelVersionRepository, NewModelVersion
+
+    async def work(session: Any) -> None:
+        repository = ModelVersionRepository(session)
+        row = await repository.add(
+            NewModelVersion(
+                symbol=symbol,
+                weights=artifact.weights,
+                metadata=artifact.metadata,
+                params={"model": {"horizon": horizon, "lookback": lookback}},
+            )
+        )
+        await repository.promote(row.id)
+
+    db.run(work)
+
+
+def test_patch_of_the_shape_queues_a_forecast_and_a_retrain_of_the_new_shape(
+    client: TestClient[Any],
+    auth: dict[str, str],
+    db: Any,
+    tiny_artifact: Any,
+    api_database_url: str,
+) -> None:
+    db.watch("SPY", horizon=5, lookback=60)
+    _champion_of_shape(db, tiny_artifact, "SPY", horizon=5, lookback=60)
+
+    same = client.patch("/symbols/SPY", json={"horizon": 5, "lookback": 60}, headers=auth)
+    assert same.status_code == 200 and same.json()["jobs"] == []  # nothing changed
+
+    longer = client.patch("/symbols/SPY", json={"horizon": 10}, headers=auth)
+    assert longer.status_code == 200
+    jobs = longer.json()["jobs"]
+    assert [job["kind"] for job in jobs] == ["forecast", "retrain"]
+    assert jobs[1]["parameters"] == {"symbol": "SPY", "params": {}}
+    assert {(job_id, kind) for job_id, _, kind, _ in _job_runs(api_database_url)} == {
+        (job["id"], job["kind"]) for job in jobs
+    }
+    assert _queued_task_ids(api_database_url) == ["forecast", "retrain"]
+
+    # A retraining already queued will read the new lookback: only the forecast is added.
+    again = client.patch("/symbols/SPY", json={"lookback": 90}, headers=auth)
+    assert [job["kind"] for job in again.json()["jobs"]] == ["forecast"]
+
+
+def test_a_batch_with_a_symbol_the_source_lacks_is_refused_whole(
+    client: TestClient[Any], auth: dict[str, str], db: Any
+) -> None:
+    before = db.counts()
+    response = client.post(
+        "/symbols",
+        json=[{"symbol": "SPY"}, {"symbol": "ZZZZ"}, {"symbol": "QQQQ"}],
+        headers=auth,
+    )
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "QQQQ" in detail and "ZZZZ" in detail and "SPY" not in detail.split("it has")[0]
+    assert db.counts() == before

@@ -22,6 +22,7 @@ from db.repositories import (
     SymbolRepository,
 )
 from db.repositories.overview import OverviewRepository
+from forecasting.calendar import DEFAULT_EXCHANGE
 
 pytestmark = pytest.mark.anyio
 
@@ -37,7 +38,9 @@ def _bar(day: date, close: float) -> BarRecord:
 
 async def _watch(session: AsyncSession, symbol: str, *, offset: float) -> None:
     """A symbol with three bars, two forecasts, a champion and two jobs, newest last."""
-    await SymbolRepository(session).add(symbol=symbol, horizon=2, lookback=10)
+    await SymbolRepository(session).add(
+        symbol=symbol, exchange=DEFAULT_EXCHANGE, horizon=2, lookback=10
+    )
     await PriceRepository(session).upsert(
         symbol, [_bar(START + timedelta(days=n), offset + n) for n in range(3)]
     )
@@ -69,7 +72,7 @@ async def _watch(session: AsyncSession, symbol: str, *, offset: float) -> None:
     await versions.promote(version.id)
     jobs = JobRepository(session)
     await jobs.record_queued(job_id=f"{symbol}-1", kind="ingest", symbol=symbol)
-    await jobs.mark_finished(f"{symbol}-1", status=JobStatus.SUCCEEDED)
+    await jobs.finish(f"{symbol}-1", status=JobStatus.SUCCEEDED)
     await jobs.record_queued(job_id=f"{symbol}-2", kind="forecast", symbol=symbol)
 
 
@@ -77,8 +80,12 @@ async def test_newest_of_each_thing_per_symbol(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         await _watch(session, "DIS", offset=100)
         await _watch(session, "SPY", offset=400)
-        await SymbolRepository(session).add(symbol="NEW", horizon=2, lookback=10)
-        await SymbolRepository(session).add(symbol="OLD", horizon=2, lookback=10)
+        await SymbolRepository(session).add(
+            symbol="NEW", exchange=DEFAULT_EXCHANGE, horizon=2, lookback=10
+        )
+        await SymbolRepository(session).add(
+            symbol="OLD", exchange=DEFAULT_EXCHANGE, horizon=2, lookback=10
+        )
         await SymbolRepository(session).deactivate("OLD")
 
     async with sessions() as session:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.kinds import EventType
+from db.contracts import ForecastReady, SymbolAdded, decode_payload
 from db.models import JobStatus, ModelStatus, RetrainCadence
 from db.repositories import (
     BarRecord,
@@ -24,6 +24,7 @@ from db.repositories import (
     SymbolNotFoundError,
     SymbolRepository,
 )
+from forecasting.calendar import DEFAULT_EXCHANGE
 
 pytestmark = pytest.mark.anyio
 
@@ -45,9 +46,9 @@ def _bar(day: date, close: float) -> BarRecord:
 async def test_watchlist_add_get_update_deactivate(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         repo = SymbolRepository(session)
-        await repo.add(symbol="DIS", horizon=5, lookback=60)
+        await repo.add(symbol="DIS", exchange=DEFAULT_EXCHANGE, horizon=5, lookback=60)
         with pytest.raises(SymbolAlreadyWatchedError):
-            await repo.add(symbol="DIS", horizon=5, lookback=60)
+            await repo.add(symbol="DIS", exchange=DEFAULT_EXCHANGE, horizon=5, lookback=60)
     async with sessions() as session, session.begin():
         repo = SymbolRepository(session)
         row = await repo.update("DIS", horizon=10, retrain_cadence=RetrainCadence.DAILY)
@@ -60,7 +61,7 @@ async def test_watchlist_add_get_update_deactivate(sessions: Sessions) -> None:
         with pytest.raises(SymbolNotFoundError):
             await repo.get("DIS")
         # Watching it again re-activates the same row, keeping its history.
-        again = await repo.add(symbol="DIS", horizon=3, lookback=30)
+        again = await repo.add(symbol="DIS", exchange=DEFAULT_EXCHANGE, horizon=3, lookback=30)
         assert again.active and again.horizon == 3
         assert again.created_at.tzinfo is not None
 
@@ -68,7 +69,9 @@ async def test_watchlist_add_get_update_deactivate(sessions: Sessions) -> None:
 async def test_symbol_settings_are_checked_by_the_database(sessions: Sessions) -> None:
     with pytest.raises(IntegrityError):
         async with sessions() as session, session.begin():
-            await SymbolRepository(session).add(symbol="BAD", horizon=99, lookback=60)
+            await SymbolRepository(session).add(
+                symbol="BAD", exchange=DEFAULT_EXCHANGE, horizon=99, lookback=60
+            )
 
 
 async def test_price_upsert_is_idempotent_and_reads_in_order(sessions: Sessions) -> None:
@@ -222,16 +225,18 @@ async def test_forecast_steps_are_unique_per_issue(sessions: Sessions) -> None:
 async def test_job_lifecycle_is_idempotent(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         repo = JobRepository(session)
-        await repo.record_queued(job_id="j1", kind="ingest", symbol="DIS", parameters={"a": 1})
-        await repo.record_queued(job_id="j1", kind="ingest", symbol="DIS")  # no-op
+        assert await repo.record_queued(
+            job_id="j1", kind="ingest", symbol="DIS", parameters={"a": 1}
+        )
+        assert not await repo.record_queued(job_id="j1", kind="ingest", symbol="DIS")  # no-op
         running = await repo.mark_running(job_id="j1", kind="ingest", symbol="DIS", worker="w1")
         assert (running.status, running.attempts) == (JobStatus.RUNNING, 1)
         assert running.parameters == {"a": 1}
     async with sessions() as session, session.begin():
         repo = JobRepository(session)
-        assert await repo.mark_finished("j1", status=JobStatus.FAILED, error="boom")
+        assert await repo.finish("j1", status=JobStatus.FAILED, error="boom")
         # A late duplicate (another node's event) does not overwrite the outcome.
-        assert not await repo.mark_finished("j1", status=JobStatus.SUCCEEDED)
+        assert not await repo.finish("j1", status=JobStatus.SUCCEEDED)
     async with sessions() as session:
         repo = JobRepository(session)
         job = await repo.get("j1")
@@ -242,15 +247,24 @@ async def test_job_lifecycle_is_idempotent(sessions: Sessions) -> None:
         with pytest.raises(JobNotFoundError):
             await repo.get("nope")
         with pytest.raises(ValueError, match="not a final status"):
-            await repo.mark_finished("j1", status=JobStatus.RUNNING)
+            await repo.finish("j1", status=JobStatus.RUNNING)
 
 
 async def test_events_resume_after_an_id(sessions: Sessions) -> None:
+    ready = ForecastReady(
+        issued_at=datetime(2024, 1, 3, 22, tzinfo=UTC),
+        model_kind="naive",
+        model_version_id=None,
+        steps=5,
+        last_observed_date=date(2024, 1, 3),
+    )
     async with sessions() as session, session.begin():
         repo = EventRepository(session)
-        first = await repo.append(EventType.SYMBOL_ADDED, symbol="DIS")
-        await repo.append(EventType.FORECAST_READY, symbol="DIS", payload={"steps": 5})
-        await repo.append(EventType.FORECAST_READY, symbol="KO")
+        first = await repo.append(
+            SymbolAdded(horizon=5, lookback=60, retrain_cadence="weekly"), symbol="DIS"
+        )
+        await repo.append(ready, symbol="DIS")
+        await repo.append(ready, symbol="KO")
     async with sessions() as session:
         repo = EventRepository(session)
         after_first = await repo.since(first.id)
@@ -258,6 +272,7 @@ async def test_events_resume_after_an_id(sessions: Sessions) -> None:
             ("forecast.ready", "DIS"),
             ("forecast.ready", "KO"),
         ]
-        assert after_first[0].payload == {"steps": 5}
+        assert after_first[0].payload["steps"] == 5
+        assert decode_payload(after_first[0].type, after_first[0].payload) == ready
         assert await repo.latest_id() == after_first[-1].id
         assert [e.symbol for e in await repo.recent(symbol="KO")] == ["KO"]

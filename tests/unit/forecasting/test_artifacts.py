@@ -40,8 +40,8 @@ def test_reloaded_model_predicts_bit_identically(
     before = fitted_lstm.predict_log_returns(ko_bars, origins)
     after = reloaded.predict_log_returns(ko_bars, origins)
     assert np.array_equal(before, after)
-    for name, tensor in fitted_lstm.predictor.network.state_dict().items():
-        assert torch.equal(tensor, reloaded.predictor.network.state_dict()[name])
+    for name, tensor in fitted_lstm.predictor.state_dict().items():
+        assert torch.equal(tensor, reloaded.predictor.state_dict()[name])
     assert reloaded.quantiles.keys() == fitted_lstm.quantiles.keys()
     for level, values in fitted_lstm.quantiles.items():
         assert np.array_equal(values, reloaded.quantiles[level])
@@ -61,6 +61,8 @@ def test_metadata_describes_the_model(artifact: ModelArtifact, fitted_lstm: LSTM
         "num_layers": 1,
         "dropout": 0.0,
         "horizon": 3,
+        "head": "student_t",
+        "members": 1,
     }
     assert set(metadata["scalers"]) == {"features", "target"}
     assert set(metadata["conformal"]) == {"0.8", "0.95"}
@@ -76,7 +78,7 @@ def test_weights_are_plain_safetensors(
     artifact: ModelArtifact, fitted_lstm: LSTMForecaster
 ) -> None:
     tensors = load(artifact.weights)
-    assert set(tensors) == set(fitted_lstm.predictor.network.state_dict())
+    assert set(tensors) == set(fitted_lstm.predictor.state_dict())
 
 
 def test_files_on_disk(artifact: ModelArtifact, tmp_path: Path) -> None:

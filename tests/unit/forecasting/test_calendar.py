@@ -17,7 +17,6 @@ from forecasting.calendar import (
     last_closed_session,
     next_session_close_utc,
     session_close_utc,
-    sessions_between,
     trading_days_after,
 )
 
@@ -114,15 +113,6 @@ def test_last_closed_session() -> None:
     # During Tuesday's session after MLK day, the newest final bar is Friday's.
     assert last_closed_session(new_york(2024, 1, 16, 15)) == date(2024, 1, 12)
     assert last_closed_session(new_york(2024, 1, 16, 16)) == date(2024, 1, 16)
-
-
-def test_sessions_between_is_inclusive() -> None:
-    assert sessions_between(date(2024, 1, 12), date(2024, 1, 16)) == [
-        date(2024, 1, 12),
-        date(2024, 1, 16),
-    ]
-    assert sessions_between(date(2024, 1, 13), date(2024, 1, 15)) == []
-    assert sessions_between(date(2024, 1, 16), date(2024, 1, 12)) == []
 
 
 def test_out_of_range_and_unknown_exchange_are_named_errors() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forecasting.conformal import LEVELS, conformal_quantiles, conformal_rank
+from forecasting.conformal import (
+    DEFAULT_GAMMA,
+    LEVELS,
+    SAFETY_FACTOR,
+    TRACKED_LEVELS,
+    CalibrationState,
+    InvalidCalibrationStateError,
+    conformal_quantiles,
+    conformal_rank,
+    run_adaptive,
+)
 from forecasting.metrics import MetricInputError, coverage
 
 
@@ -176,3 +187,147 @@ def test_conformal_quantiles_rejects_no_levels_and_rank_rejects_bad_n() -> None:
         conformal_quantiles(np.ones((20, 2)), levels=())
     with pytest.raises(MetricInputError, match="n: must be a positive integer"):
         conformal_rank(0, 0.8)
+
+
+# ------------------------------------------------------------------ adaptive conformal inference
+
+
+def _state(scores: list[float], **options: Any) -> CalibrationState:
+    return CalibrationState.initial(np.asarray(scores).reshape(-1, 1), **options)
+
+
+def test_initial_quantiles_are_the_conformal_ranks_of_the_window() -> None:
+    # 9 scores 0.1..0.9: 80% rank ceil(10 * 0.8) = 8 -> 0.8; 50% rank 5 -> 0.5; 95% rank 10 > 9
+    # -> the largest score times the safety factor, never infinite
+    state = _state([0.5, 0.1, 0.4, 0.2, 0.3, 0.9, 0.7, 0.8, 0.6])
+    widths = state.half_widths()
+    assert widths[0.8][0] == pytest.approx(0.8)
+    assert widths[0.5][0] == pytest.approx(0.5)
+    assert widths[0.95][0] == pytest.approx(0.9 * SAFETY_FACTOR)
+    assert state.alphas[0] == tuple(pytest.approx(1 - level) for level in TRACKED_LEVELS)
+
+
+def test_aci_moves_alpha_by_gamma_times_the_error_with_delayed_feedback() -> None:
+    state = _state([1.0] * 30, gamma=0.01)
+    index = state.levels.index(0.8)
+    issued = state.quantiles(1)
+    missed = state.update([state.outcome(1, 5.0, issued)])  # outside every interval
+    assert missed.alphas[0][index] == pytest.approx(0.2 + 0.01 * (0.2 - 1.0))
+    covered = state.update([state.outcome(1, 0.0, issued)])
+    assert covered.alphas[0][index] == pytest.approx(0.2 + 0.01 * 0.2)
+    assert missed.matured == covered.matured == 1
+    assert missed.scores[0][-1] == 5.0 and len(missed.scores[0]) == 31
+
+
+def test_alpha_stays_in_range_and_the_interval_stays_finite() -> None:
+    state = _state([1.0, 2.0, 3.0] * 10, gamma=0.5)
+    for _ in range(20):
+        state = state.update([state.outcome(1, 100.0, state.quantiles(1))])
+    assert all(0.0 <= a <= 1.0 for a in state.alphas[0])
+    assert state.quantiles(1).max() == pytest.approx(100.0 * SAFETY_FACTOR)
+    assert np.isfinite(state.quantiles(1)).all()
+
+
+def test_quantiles_never_shrink_as_the_level_grows() -> None:
+    state = _state(list(np.linspace(0.1, 3.0, 40)), gamma=0.3)
+    # push the 80% level's alpha up (hits) and leave the 90% level's where it was
+    for _ in range(5):
+        state = state.update([state.outcome(1, 0.0, state.quantiles(1))])
+    widths = state.quantiles(1)
+    assert (np.diff(widths) >= 0).all()
+
+
+def test_the_window_keeps_the_most_recent_scores() -> None:
+    state = _state([0.1] * 5, window=5)
+    state = state.update([state.outcome(1, 9.0, state.quantiles(1))])
+    assert state.scores[0] == (0.1, 0.1, 0.1, 0.1, 9.0)
+
+
+def test_feedback_arrives_only_once_the_target_matured() -> None:
+    """Origin i's step-h outcome is fed back just before origin i + h: changing it leaves every
+    earlier issued interval as it was."""
+    rng = np.random.default_rng(3)
+    scores = rng.exponential(1.0, size=(40, 3))
+    state = CalibrationState.initial(rng.exponential(1.0, size=(30, 3)), gamma=0.05)
+    issued, _ = run_adaptive(state, scores)
+    changed = scores.copy()
+    changed[10, 2] = 50.0  # origin 10, step 3: matures at origin 13
+    again, _ = run_adaptive(state, changed)
+    assert np.array_equal(again[:13], issued[:13])
+    assert not np.array_equal(again[13:, 2], issued[13:, 2])
+
+
+def test_the_state_survives_json_and_a_restart_continues_where_it_stopped() -> None:
+    rng = np.random.default_rng(4)
+    state = CalibrationState.initial(rng.exponential(1.0, size=(50, 2)))
+    outcomes = [
+        state.outcome(1 + k % 2, float(rng.exponential()), state.quantiles(1 + k % 2))
+        for k in range(20)
+    ]
+    straight = state.update(outcomes)
+    stored = json.loads(json.dumps(state.update(outcomes[:7]).to_dict()))
+    restarted = CalibrationState.from_dict(stored).update(outcomes[7:])
+    assert restarted == straight
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"window": 0}, "window"),
+        ({"alphas": [[0.2], [1.5]]}, "bad alphas"),
+        ({"scores": [[-1.0], [1.0]]}, "bad score"),
+        ({"levels": [0.95, 0.8]}, "ascending"),
+        ({"gamma": 2.0}, "gamma"),
+    ],
+)
+def test_a_broken_stored_state_is_refused(change: dict[str, Any], message: str) -> None:
+    data = CalibrationState.initial(np.ones((5, 2)), levels=(0.8,)).to_dict()
+    data.update(change)
+    with pytest.raises(InvalidCalibrationStateError, match=message):
+        CalibrationState.from_dict(data)
+    with pytest.raises(InvalidCalibrationStateError, match="unreadable"):
+        CalibrationState.from_dict({"levels": [0.8]})
+
+
+def _garch_with_a_break(seed: int, rows: int = 1700, brk: int = 1200) -> np.ndarray[Any, Any]:
+    """Closes of a GARCH(1,1)-t process whose variance jumps ninefold (volatility x3) at
+    ``brk`` and stays there: the regime the calibration never saw."""
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta, nu = 0.02, 0.09, 0.89, 6.0
+    variance = omega / (1 - alpha - beta)
+    returns = np.empty(rows)
+    for t in range(rows):
+        if t == brk:
+            variance *= 9.0
+        shock = rng.standard_t(nu) * np.sqrt((nu - 2) / nu)
+        returns[t] = np.sqrt(variance) * shock
+        variance = (9.0 * omega if t >= brk else omega) + alpha * returns[t] ** 2 + beta * variance
+    return 100.0 * np.exp(np.cumsum(returns / 100.0))
+
+
+def _coverage_after_break(scale: Any, gamma: float) -> float:
+    """Step-1 coverage of the 80% interval over the 100 origins after the break, pooled over
+    four simulated series; 250 calibration origins, then online."""
+    hits = []
+    for seed in range(4):
+        closes = _garch_with_a_break(seed)
+        origins = np.arange(700, 1600)
+        actual = np.log(closes[origins + 1] / closes[origins])[:, None]
+        scores = np.abs(actual) / scale.sigma(closes, origins, 1)
+        state = CalibrationState.initial(scores[:250], gamma=gamma)
+        issued, _ = run_adaptive(state, scores[250:])
+        covered = scores[250:, 0] <= issued[:, 0, state.levels.index(0.8)]
+        after = 1200 - 700 - 250
+        hits.append(covered[after : after + 100])
+    return float(np.mean(np.concatenate(hits)))
+
+
+def test_aci_restores_coverage_after_a_volatility_break_where_split_conformal_does_not() -> None:
+    from forecasting.volatility import EwmaScale, FixedScale
+
+    served = _coverage_after_break(EwmaScale(), DEFAULT_GAMMA)  # normalised scores + ACI
+    split = _coverage_after_break(FixedScale(), 0.0)  # plain split conformal
+    aci_alone = _coverage_after_break(FixedScale(), 0.05)  # ACI on unnormalised scores
+    assert abs(served - 0.8) <= 0.10, served
+    assert abs(aci_alone - 0.8) <= 0.10, aci_alone
+    assert split < 0.70, split

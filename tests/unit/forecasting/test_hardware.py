@@ -15,7 +15,6 @@ from forecasting.hardware import (
     HardwareMonitor,
     InvalidIntervalError,
     MonitorStateError,
-    gpu_status,
 )
 
 # Decided without NVML, so the GPU assertions below are checked against an independent fact.
@@ -68,15 +67,11 @@ def test_work_shorter_than_one_interval_still_gets_a_sample() -> None:
 
 @pytest.mark.skipif(HAS_NVIDIA_GPU, reason="checks the no-GPU path; the GPU path is tested below")
 def test_absent_gpu_is_recorded_with_a_reason() -> None:
-    status = gpu_status()
-    assert status["available"] is False
-    assert status["name"] is None
-    assert status["reason"]
-
     with HardwareMonitor(interval_s=0.05) as monitor:
         burn_cpu(0.15)
 
     assert monitor.gpu_available is False
+    assert monitor.gpu.name is None
     assert monitor.gpu.reason
     assert all(s.gpu_util_percent is None and s.gpu_memory_mb is None for s in monitor.samples)
     summary = monitor.summary()
@@ -89,14 +84,11 @@ def test_absent_gpu_is_recorded_with_a_reason() -> None:
     not HAS_NVIDIA_GPU, reason="needs an NVIDIA GPU; the no-GPU path is tested above"
 )
 def test_present_gpu_is_sampled() -> None:
-    status = gpu_status()
-    assert status["available"] is True
-    assert status["name"]
-
     with HardwareMonitor(interval_s=0.05) as monitor:
         burn_cpu(0.15)
 
     assert monitor.gpu_available is True
+    assert monitor.gpu.name
     assert all(s.gpu_memory_mb is not None and s.gpu_memory_mb > 0 for s in monitor.samples)
     assert all(s.gpu_util_percent is not None for s in monitor.samples)
 
@@ -105,9 +97,10 @@ def test_missing_nvml_package_is_a_reason_not_an_error(monkeypatch: pytest.Monke
     # None in sys.modules makes ``import pynvml`` fail as if nvidia-ml-py were not installed.
     monkeypatch.setitem(sys.modules, "pynvml", None)
 
-    status = gpu_status()
+    with HardwareMonitor(interval_s=10) as monitor:
+        pass
 
-    assert status == {
+    assert monitor.gpu.to_dict() == {
         "available": False,
         "name": None,
         "device_count": 0,

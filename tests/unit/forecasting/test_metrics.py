@@ -326,9 +326,9 @@ def test_diebold_mariano_by_hand_h1() -> None:
     expected = math.sqrt(7.84 / 2.032 * 0.8)
     assert result.n == 5
     assert result.statistic == pytest.approx(expected, rel=1e-12)
-    assert result.p_value_model_worse == pytest.approx(1.0 - t4_cdf(expected), rel=1e-9)
-    assert result.p_value == pytest.approx(2.0 * (1.0 - t4_cdf(expected)), rel=1e-9)
-    assert result.p_value_model_worse == pytest.approx(0.0769, abs=1e-4)
+    assert result.p_one_sided_worse == pytest.approx(1.0 - t4_cdf(expected), rel=1e-9)
+    assert result.p_two_sided == pytest.approx(2.0 * (1.0 - t4_cdf(expected)), rel=1e-9)
+    assert result.p_one_sided_worse == pytest.approx(0.0769, abs=1e-4)
     assert not result.variance_fallback
 
 
@@ -340,7 +340,7 @@ def test_diebold_mariano_by_hand_h2_uses_the_lag_one_autocovariance() -> None:
     result = diebold_mariano(E_MODEL, E_BASE, horizon=2)
     expected = math.sqrt(7.84 / 0.1248 * 0.48)
     assert result.statistic == pytest.approx(expected, rel=1e-12)
-    assert result.p_value_model_worse == pytest.approx(1.0 - t4_cdf(expected), rel=1e-6)
+    assert result.p_one_sided_worse == pytest.approx(1.0 - t4_cdf(expected), rel=1e-6)
     assert not result.variance_fallback
 
 
@@ -352,25 +352,28 @@ def test_diebold_mariano_falls_back_to_h1_on_a_negative_long_run_variance() -> N
     result = diebold_mariano([2.0, 0.0, 2.0, 0.0, 2.0], [0.0] * 5, horizon=2)
     assert result.variance_fallback
     assert result.statistic == pytest.approx(math.sqrt(6.0), rel=1e-12)
-    assert result.p_value_model_worse == pytest.approx(1.0 - t4_cdf(math.sqrt(6.0)), rel=1e-9)
+    assert result.p_one_sided_worse == pytest.approx(1.0 - t4_cdf(math.sqrt(6.0)), rel=1e-9)
 
 
 def test_diebold_mariano_identical_errors_are_degenerate_not_a_division_by_zero() -> None:
     errors = [0.5, -1.0, 2.0, 0.1]
     result = diebold_mariano(errors, errors, horizon=1)
-    assert result == DieboldMariano(statistic=0.0, p_value=1.0, p_value_model_worse=0.5, n=4)
+    assert result == DieboldMariano(
+        statistic=0.0, p_two_sided=1.0, p_one_sided_better=0.5, p_one_sided_worse=0.5, n=4
+    )
     # same squared loss with opposite signs is just as identical
-    assert diebold_mariano(errors, [-e for e in errors], horizon=2).p_value == 1.0
+    assert diebold_mariano(errors, [-e for e in errors], horizon=2).p_two_sided == 1.0
 
 
 def test_diebold_mariano_constant_nonzero_differential_is_decisive() -> None:
     # d = 4 - 1 = 3 every time: no variance, but the model is always worse
     worse = diebold_mariano([2.0, -2.0, 2.0], [1.0, 1.0, -1.0], horizon=1)
     assert worse.statistic == math.inf
-    assert (worse.p_value, worse.p_value_model_worse) == (0.0, 0.0)
+    assert (worse.p_two_sided, worse.p_one_sided_worse) == (0.0, 0.0)
     better = diebold_mariano([1.0, 1.0, -1.0], [2.0, -2.0, 2.0], horizon=1)
     assert better.statistic == -math.inf
-    assert (better.p_value, better.p_value_model_worse) == (0.0, 1.0)
+    assert (better.p_two_sided, better.p_one_sided_worse) == (0.0, 1.0)
+    assert (better.p_one_sided_better, worse.p_one_sided_better) == (0.0, 1.0)
     as_json = json.dumps(worse.to_dict(), allow_nan=False)
     assert json.loads(as_json)["statistic"] is None
 
@@ -379,7 +382,7 @@ def test_diebold_mariano_survives_an_underflowing_variance() -> None:
     # squared errors ~1e-320 are subnormal: d varies, but its variance underflows to 0.0
     result = diebold_mariano([1e-160, 2e-160, 1e-160, 2e-160], [0.0] * 4, horizon=2)
     assert result.statistic == math.inf
-    assert result.p_value_model_worse == 0.0
+    assert result.p_one_sided_worse == 0.0
 
 
 @pytest.mark.parametrize(
@@ -387,8 +390,8 @@ def test_diebold_mariano_survives_an_underflowing_variance() -> None:
     [
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0, "horizon: must be a positive integer"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], True, "horizon: must be a positive integer"),
-        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 3, "needs more than horizon = 3 errors, got 3"),
-        ([1.0], [2.0], 1, "needs more than horizon = 1 errors, got 1"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 3, "needs more than horizon = 3 values, got 3"),
+        ([1.0], [2.0], 1, "needs more than horizon = 1 values, got 1"),
         ([1.0, 2.0, 3.0], [1.0, 2.0], 1, "errors_baseline: shape"),
         ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]], 1, "must be 1-D"),
         ([1.0, math.nan, 3.0], [1.0, 2.0, 3.0], 1, "errors_model: contains NaN"),
@@ -420,15 +423,18 @@ def test_a_clearly_worse_model_is_flagged_and_identical_models_are_not() -> None
     worse_errors = naive_errors + rng.normal(0.0, 1.0, size=naive_errors.size)
     worse = diebold_mariano(worse_errors, naive_errors, horizon=1)
     assert worse.statistic > 0.0
-    assert worse.p_value_model_worse < 0.05
-    assert worse.p_value < 0.1
+    assert worse.p_one_sided_worse < 0.05
+    assert worse.p_two_sided < 0.1
 
     same = diebold_mariano(naive_errors, naive_errors.copy(), horizon=1)
-    assert same.p_value == pytest.approx(1.0)
-    assert same.p_value_model_worse >= 0.5
+    assert same.p_two_sided == pytest.approx(1.0)
+    assert same.p_one_sided_worse >= 0.5
 
     better = diebold_mariano(0.5 * naive_errors, naive_errors, horizon=1)
-    assert better.p_value_model_worse > 0.95
+    assert better.p_one_sided_worse > 0.95
+    # the test a model must pass to be served: its loss is significantly lower
+    assert better.p_one_sided_better < 0.05
+    assert better.p_one_sided_better == pytest.approx(1.0 - better.p_one_sided_worse)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -438,11 +444,11 @@ def test_one_and_two_sided_p_values_agree_and_swapping_models_mirrors(seed: int)
     e2 = 1.1 * overlapping_errors(rng, 60, 3)
     forward = diebold_mariano(e1, e2, horizon=3)
     backward = diebold_mariano(e2, e1, horizon=3)
-    one_sided = forward.p_value_model_worse
-    assert forward.p_value == pytest.approx(2.0 * min(one_sided, 1.0 - one_sided), abs=1e-12)
+    one_sided = forward.p_one_sided_worse
+    assert forward.p_two_sided == pytest.approx(2.0 * min(one_sided, 1.0 - one_sided), abs=1e-12)
     assert backward.statistic == pytest.approx(-forward.statistic)
-    assert backward.p_value == pytest.approx(forward.p_value)
-    assert backward.p_value_model_worse == pytest.approx(1.0 - one_sided)
+    assert backward.p_two_sided == pytest.approx(forward.p_two_sided)
+    assert backward.p_one_sided_worse == pytest.approx(1.0 - one_sided)
 
 
 @pytest.mark.parametrize(("horizon", "n"), [(1, 100), (5, 250)])
@@ -454,7 +460,7 @@ def test_size_under_equal_accuracy_is_close_to_nominal(horizon: int, n: int) -> 
     rejections = sum(
         diebold_mariano(
             overlapping_errors(rng, n, horizon), overlapping_errors(rng, n, horizon), horizon
-        ).p_value
+        ).p_two_sided
         < 0.05
         for _ in range(1000)
     )
@@ -466,7 +472,7 @@ def test_ignoring_the_horizon_overrejects_on_overlapping_errors() -> None:
     # the variance is far too small and the test rejects a true null several times too often.
     rng = np.random.default_rng(99)
     pairs = [(overlapping_errors(rng, 250, 5), overlapping_errors(rng, 250, 5)) for _ in range(500)]
-    with_lags = np.mean([diebold_mariano(a, b, 5).p_value < 0.05 for a, b in pairs])
-    without = np.mean([diebold_mariano(a, b, 1).p_value < 0.05 for a, b in pairs])
+    with_lags = np.mean([diebold_mariano(a, b, 5).p_two_sided < 0.05 for a, b in pairs])
+    without = np.mean([diebold_mariano(a, b, 1).p_two_sided < 0.05 for a, b in pairs])
     assert with_lags < 0.09
     assert without > 0.15

@@ -26,7 +26,12 @@ def test_training_loss_goes_down_on_a_learnable_series(
 ) -> None:
     bars = synthetic_bars(500)
     train = TrainConfig(
-        epochs=8, learning_rate=0.01, batch_size=32, accelerator="cpu", max_history=None
+        epochs=8,
+        learning_rate=0.01,
+        batch_size=32,
+        accelerator="cpu",
+        max_history=None,
+        ensemble=1,
     )
     seen: list[EpochLosses] = []
     model = LSTMForecaster(tiny_model_config, train, epoch_sinks=[seen.append]).fit(bars)
@@ -73,11 +78,12 @@ def test_forecast_has_one_step_per_trading_day_with_nested_intervals(
 def test_intervals_come_from_validation_residuals(
     fitted_lstm: LSTMForecaster, ko_bars: pd.DataFrame
 ) -> None:
-    """The stored half-widths are the split-conformal quantiles of the held-out residuals."""
+    """The reference half-widths are the split-conformal quantiles of the validation residuals."""
     summary = fitted_lstm.summary
     assert summary is not None
     n_val = summary.val_windows
-    origins = np.arange(len(ko_bars) - 3 - n_val, len(ko_bars) - 3)
+    origins = fitted_lstm.validation_rows()
+    assert origins.size == n_val
     actual = log_returns_ahead(ko_bars["close"].to_numpy(), origins, 3)
     residuals = np.sort(np.abs(actual - fitted_lstm.predict_log_returns(ko_bars, origins)), axis=0)
     rank = math.ceil((n_val + 1) * 0.8)
@@ -102,8 +108,8 @@ def test_same_seed_gives_the_same_model(
     fitted_lstm: LSTMForecaster,
 ) -> None:
     again = LSTMForecaster(tiny_model_config, tiny_train_config).fit(ko_bars)
-    for name, tensor in fitted_lstm.predictor.network.state_dict().items():
-        assert torch.equal(tensor, again.predictor.network.state_dict()[name]), name
+    for name, tensor in fitted_lstm.predictor.state_dict().items():
+        assert torch.equal(tensor, again.predictor.state_dict()[name]), name
 
 
 def test_early_stopping_stops_before_max_epochs(
@@ -111,7 +117,7 @@ def test_early_stopping_stops_before_max_epochs(
 ) -> None:
     # A huge learning rate makes validation loss worsen quickly; patience 1 must stop the fit.
     train = TrainConfig(
-        epochs=40, patience=1, learning_rate=0.5, accelerator="cpu", max_history=None
+        epochs=40, patience=1, learning_rate=0.5, accelerator="cpu", max_history=None, ensemble=1
     )
     model = LSTMForecaster(tiny_model_config, train).fit(ko_bars)
     assert model.summary is not None
@@ -122,7 +128,7 @@ def test_early_stopping_stops_before_max_epochs(
 def test_max_history_keeps_the_most_recent_rows(
     ko_bars_long: pd.DataFrame, tiny_model_config: ModelConfig
 ) -> None:
-    train = TrainConfig(epochs=1, accelerator="cpu", max_history=300)
+    train = TrainConfig(epochs=1, accelerator="cpu", max_history=300, ensemble=1)
     model = LSTMForecaster(tiny_model_config, train).fit(ko_bars_long)
     assert model.summary is not None
     assert model.summary.rows == 300
@@ -157,7 +163,7 @@ def test_training_writes_no_files(
 ) -> None:
     """No lightning_logs/ or checkpoints: artifacts are written only where we ask."""
     monkeypatch.chdir(tmp_path)
-    train = TrainConfig(epochs=1, accelerator="cpu", max_history=None)
+    train = TrainConfig(epochs=1, accelerator="cpu", max_history=None, ensemble=1)
     LSTMForecaster(tiny_model_config, train).fit(ko_bars)
     assert list(tmp_path.iterdir()) == []
 
@@ -167,3 +173,62 @@ def test_hardware_is_sampled_during_training(fitted_lstm: LSTMForecaster) -> Non
     assert hardware["samples"] is not None and hardware["samples"] >= 1
     assert hardware["process_rss_mb_max"] is not None and hardware["process_rss_mb_max"] > 0
     assert bool(hardware["gpu_available"]) == torch.cuda.is_available()
+
+
+def test_the_calibration_split_is_last_purged_and_untouched_by_training(
+    fitted_lstm: LSTMForecaster,
+    ko_bars: pd.DataFrame,
+    tiny_model_config: ModelConfig,
+    tiny_train_config: TrainConfig,
+) -> None:
+    """Train | validation | calibration in time order with H-1 origins purged between parts; no
+    training decision (weights, early stopping, the best epoch) reads the calibration windows:
+    rewriting every price after the first calibration origin leaves the model unchanged."""
+    train, val, cal = (
+        fitted_lstm.training_rows(),
+        fitted_lstm.validation_rows(),
+        fitted_lstm.calibration_rows(),
+    )
+    horizon = tiny_model_config.horizon
+    assert val[0] - train[-1] == horizon and cal[0] - val[-1] == horizon
+    assert cal[-1] == len(ko_bars) - 1 - horizon
+    assert cal.size == math.ceil((len(ko_bars) - 10 - horizon) * 0.15)
+    changed = ko_bars.copy()
+    for column in ("open", "high", "low", "close"):
+        changed.loc[int(cal[0]) + 1 :, column] *= 1.3
+    again = LSTMForecaster(tiny_model_config, tiny_train_config).fit(changed)
+    for name, tensor in fitted_lstm.predictor.state_dict().items():
+        assert torch.equal(tensor, again.predictor.state_dict()[name]), name
+    assert again.history == fitted_lstm.history
+
+
+def test_the_student_t_head_gives_a_positive_scale_per_step(
+    fitted_lstm: LSTMForecaster, ko_bars: pd.DataFrame
+) -> None:
+    origins = np.arange(20, 40)
+    location, deviation = fitted_lstm.predict_distribution(ko_bars, origins)
+    assert deviation is not None and deviation.shape == location.shape == (20, 3)
+    assert (deviation > 0).all()
+    assert np.array_equal(location, fitted_lstm.predict_log_returns(ko_bars, origins))
+
+
+def test_an_ensemble_averages_its_seeds_and_reloads_exactly(
+    ko_bars: pd.DataFrame, tiny_model_config: ModelConfig, tiny_train_config: TrainConfig
+) -> None:
+    from dataclasses import replace
+
+    from forecasting.predictor import LSTMPredictor
+
+    model = LSTMForecaster(tiny_model_config, replace(tiny_train_config, ensemble=2)).fit(ko_bars)
+    origins = np.arange(20, 30)
+    members = model.predictor.predict_members(ko_bars, origins)
+    assert members.shape == (2, 10, 3)
+    assert not np.array_equal(members[0], members[1])  # different seeds, different networks
+    location, deviation = model.predict_distribution(ko_bars, origins)
+    np.testing.assert_allclose(location, members.mean(axis=0), rtol=1e-12)
+    assert deviation is not None and (deviation > 0).all()
+    artifact = model.to_artifact(symbol="KO")
+    assert artifact.metadata["network"]["members"] == 2
+    reloaded = LSTMPredictor.from_artifact(artifact)
+    assert np.array_equal(reloaded.predict_log_returns(ko_bars, origins), location)
+    assert model.summary is not None and model.summary.members == 2

@@ -44,6 +44,10 @@ def test_model_config_bounds(kwargs: dict[str, Any], field: str) -> None:
         ({"max_history": 10}, "max_history"),
         ({"accelerator": "tpu"}, "accelerator"),
         ({"num_threads": 0}, "num_threads"),
+        ({"calibration_fraction": 0.01}, "calibration_fraction"),
+        ({"val_fraction": 0.4, "calibration_fraction": 0.4}, "calibration_fraction"),
+        ({"ensemble": 0}, "ensemble"),
+        ({"ensemble": 11}, "ensemble"),
     ],
 )
 def test_train_config_bounds(kwargs: dict[str, Any], field: str) -> None:
@@ -60,11 +64,19 @@ def test_backtest_config_bounds() -> None:
 
 def test_configs_round_trip_through_json() -> None:
     model = ModelConfig(lookback=20, horizon=3, features=("log_return", "volume"), dropout=0.2)
-    train = TrainConfig(epochs=7, max_history=None, num_threads=1)
+    train = TrainConfig(epochs=7, max_history=None, num_threads=1, ensemble=3)
     backtest = BacktestConfig(folds=2, test_size=50, refit=False)
     assert ModelConfig.from_dict(json.loads(json.dumps(model.to_dict()))) == model
     assert TrainConfig.from_dict(json.loads(json.dumps(train.to_dict()))) == train
     assert BacktestConfig.from_dict(json.loads(json.dumps(backtest.to_dict()))) == backtest
+
+
+def test_a_stored_model_config_without_a_head_is_a_point_network() -> None:
+    assert ModelConfig().head == "student_t"
+    stored = {k: v for k, v in ModelConfig().to_dict().items() if k != "head"}
+    assert ModelConfig.from_dict(stored).head == "point"
+    with pytest.raises(InvalidConfigError, match="head"):
+        ModelConfig(head="quantile")
 
 
 def test_from_dict_refuses_unknown_fields() -> None:

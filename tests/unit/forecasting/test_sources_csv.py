@@ -11,6 +11,7 @@ import pytest
 
 from forecasting.bars import BAR_COLUMNS, read_bars_csv
 from forecasting.sources import (
+    SAMPLE_DIRECTORY,
     CorruptSourceDataError,
     CsvSource,
     InvalidDateRangeError,
@@ -32,38 +33,41 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_reads_the_shared_price_files(shared_prices_dir: Path) -> None:
-    source = CsvSource(shared_prices_dir)
+#: A directory of real price files inside the repository: the bundled sample, read as ``csv:DIR``.
+PRICES = SAMPLE_DIRECTORY
 
-    bars = source.fetch("msft", date(2024, 1, 2), date(2024, 1, 31))
 
-    assert source.available_symbols() == ["AAPL", "DIS", "JPM", "KO", "MSFT", "NVDA", "SPY", "XOM"]
+def test_reads_real_price_files() -> None:
+    source = CsvSource(PRICES)
+
+    bars = source.fetch("spy", date(2020, 1, 2), date(2020, 1, 31))
+
     assert isinstance(source, PriceSource)
-    assert source.name == f"csv:{shared_prices_dir}"
+    assert source.name == f"csv:{PRICES}"
     assert list(bars.columns) == list(BAR_COLUMNS)
-    # January 2024 had 21 NYSE sessions (New Year's Day and MLK day closed).
+    # January 2020 had 21 NYSE sessions (New Year's Day and MLK day closed).
     assert len(bars) == 21
-    assert bars["date"].iloc[0] == pd.Timestamp("2024-01-02")
-    assert bars["date"].iloc[-1] == pd.Timestamp("2024-01-31")
+    assert bars["date"].iloc[0] == pd.Timestamp("2020-01-02")
+    assert bars["date"].iloc[-1] == pd.Timestamp("2020-01-31")
     assert bars["date"].is_monotonic_increasing
     # Already-adjusted files (empty adj_close) come back exactly as written.
-    raw = read_bars_csv(str(shared_prices_dir / "MSFT.csv"))
-    raw_january = raw[(raw["date"] >= "2024-01-02") & (raw["date"] <= "2024-01-31")]
+    raw = read_bars_csv(str(PRICES / "SPY.csv"))
+    raw_january = raw[(raw["date"] >= "2020-01-02") & (raw["date"] <= "2020-01-31")]
     np.testing.assert_array_equal(bars["close"].to_numpy(), raw_january["close"].to_numpy())
 
 
-def test_open_ended_ranges(shared_prices_dir: Path) -> None:
-    source = CsvSource(shared_prices_dir)
+def test_open_ended_ranges() -> None:
+    source = CsvSource(PRICES)
 
-    head = source.fetch("KO", end=date(2005, 10, 12))
-    tail = source.fetch("KO", start=date(2025, 10, 7))
+    head = source.fetch("SPY", end=date(1999, 11, 3))
+    tail = source.fetch("SPY", start=date(2020, 8, 27))
 
     assert [d.date() for d in head["date"]] == [
-        date(2005, 10, 10),
-        date(2005, 10, 11),
-        date(2005, 10, 12),
+        date(1999, 11, 1),
+        date(1999, 11, 2),
+        date(1999, 11, 3),
     ]
-    assert [d.date() for d in tail["date"]] == [date(2025, 10, 7), date(2025, 10, 8)]
+    assert [d.date() for d in tail["date"]] == [date(2020, 8, 27), date(2020, 8, 28)]
 
 
 def test_only_exact_symbol_file_names_are_listed(tmp_path: Path) -> None:
@@ -78,8 +82,8 @@ def test_only_exact_symbol_file_names_are_listed(tmp_path: Path) -> None:
 
     source = CsvSource(tmp_path)
 
-    assert source.available_symbols() == ["AAPL", "BRK-B"]
     assert source.fetch("brk-b")["close"].tolist() == [10.5]
+    assert source.fetch("AAPL")["close"].tolist() == [10.5]
     with pytest.raises(UnknownSymbolError, match="unknown symbol 'MSFT'"):
         source.fetch("MSFT")
     with pytest.raises(UnknownSymbolError):
@@ -158,21 +162,21 @@ def test_corrupt_files_are_named_errors(tmp_path: Path) -> None:
         source.fetch("EMPTY")
 
 
-def test_range_errors(shared_prices_dir: Path) -> None:
-    source = CsvSource(shared_prices_dir)
+def test_range_errors() -> None:
+    source = CsvSource(PRICES)
 
-    with pytest.raises(NoDataError, match=r"no bars for KO in 1990-01-01 \.\. 1990-12-31"):
-        source.fetch("KO", date(1990, 1, 1), date(1990, 12, 31))
+    with pytest.raises(NoDataError, match=r"no bars for SPY in 1990-01-01 \.\. 1990-12-31"):
+        source.fetch("SPY", date(1990, 1, 1), date(1990, 12, 31))
     with pytest.raises(NoDataError):
-        source.fetch("KO", date(2024, 1, 13), date(2024, 1, 15))  # a weekend and MLK day
+        source.fetch("SPY", date(2020, 1, 18), date(2020, 1, 20))  # a weekend and MLK day
     with pytest.raises(InvalidDateRangeError):
-        source.fetch("KO", date(2024, 2, 1), date(2024, 1, 1))
+        source.fetch("SPY", date(2020, 2, 1), date(2020, 1, 1))
 
 
-def test_make_source_and_missing_directories(tmp_path: Path, shared_prices_dir: Path) -> None:
-    source = make_source(f"csv:{shared_prices_dir}")
+def test_make_source_and_missing_directories(tmp_path: Path) -> None:
+    source = make_source(f"csv:{PRICES}")
     assert isinstance(source, CsvSource)
-    assert source.available_symbols()[0] == "AAPL"
+    assert source.directory == PRICES
 
     missing = tmp_path / "nowhere"
     with pytest.raises(SourceDirectoryError):

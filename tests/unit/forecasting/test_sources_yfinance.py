@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import socket
 import ssl
 import subprocess
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from curl_cffi import CurlOpt
 
+from forecasting.listings import ReportedListing, compare_listing, listing_of
 from forecasting.sources import (
     NoDataError,
     RateLimitedError,
@@ -43,7 +45,8 @@ from forecasting.sources import (
     UnknownSymbolError,
     make_source,
 )
-from forecasting.sources.yahoo import YahooSession, YFinanceSource, yfinance_cache_dir
+from forecasting.sources.batch import BatchPolicy, BatchPriceSource, FetchRequest, fetch_batch
+from forecasting.sources.yahoo import YahooSession, YFinanceSource, _configure_yfinance_once
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -81,12 +84,27 @@ class SeenRequest:
 
 @dataclass(kw_only=True)
 class FakeYahoo:
-    """What the fake Yahoo answers, per symbol, and every request it saw."""
+    """What the fake Yahoo answers, per symbol, and every request it saw.
 
-    charts: dict[str, Canned] = field(default_factory=dict)
+    A chart answer may be a list: the symbol's first chart request gets the first answer, and so
+    on, the last one standing for every later request (a rate limit that lifts).
+    """
+
+    charts: dict[str, Canned | list[Canned]] = field(default_factory=dict)
     quote_summaries: dict[str, Canned] = field(default_factory=dict)
     seen: list[SeenRequest] = field(default_factory=list)
     closing: threading.Event = field(default_factory=threading.Event)
+    chart_requests: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def chart_answer(self, symbol: str) -> Canned:
+        planned = self.charts.get(symbol, fixture("chart_not_found.json", status=404))
+        with self.lock:
+            served = self.chart_requests.get(symbol, 0)
+            self.chart_requests[symbol] = served + 1
+        if isinstance(planned, list):
+            return planned[min(served, len(planned) - 1)]
+        return planned
 
     def answer(self, method: str, host: str, target: str) -> tuple[Canned, list[tuple[str, str]]]:
         parts = urlsplit(target)
@@ -103,7 +121,7 @@ class FakeYahoo:
             return Canned(body=CRUMB.encode(), content_type="text/plain"), []
         if parts.path.startswith("/v8/finance/chart/"):
             symbol = parts.path.rsplit("/", 1)[-1]
-            canned = self.charts.get(symbol, fixture("chart_not_found.json", status=404))
+            canned = self.chart_answer(symbol)
             if canned.by_period:
                 canned = Canned(
                     status=canned.status,
@@ -232,6 +250,7 @@ def fake(yahoo_server: YahooServer) -> FakeYahoo:
     yahoo_server.fake.charts.clear()
     yahoo_server.fake.quote_summaries.clear()
     yahoo_server.fake.seen.clear()
+    yahoo_server.fake.chart_requests.clear()
     return yahoo_server.fake
 
 
@@ -472,7 +491,7 @@ def test_yfinance_caches_stay_in_a_private_temporary_directory(
 
     source.fetch("SPY", dt.date(2024, 5, 6), dt.date(2024, 5, 17))
 
-    cache_dir = Path(yfinance_cache_dir())
+    cache_dir = Path(_configure_yfinance_once().cache_dir)
     assert cache_dir.parent == Path(tempfile.gettempdir())
     assert cache_dir.name.startswith("stockcast-yfinance-")
     assert (cache_dir / "tkr-tz.db").exists()
@@ -496,3 +515,213 @@ def test_make_source_builds_yfinance_and_importing_sources_stays_light() -> None
 def test_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         YFinanceSource(timeout=0)
+
+
+# --- Markets beyond New York and batches of symbols ---------------------------------------------
+# The PETR4.SA payload has the shape of Yahoo's chart answer for a B3 share (metadata, bars at
+# 10:00 São Paulo summer time); its prices are illustrative, not Yahoo's record.
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+
+
+def petr4_chart(**options: Any) -> Canned:
+    return fixture("chart_PETR4.SA_2018-12.json", by_period=True, **options)
+
+
+def batch_source(server: YahooServer, *, timeout: float = 2.0, **policy: Any) -> YFinanceSource:
+    """A source on the fake Yahoo whose backoff waits hundredths of a second (the real one waits
+    seconds); ``policy`` sets the rest of its :class:`BatchPolicy`."""
+    settings: dict[str, Any] = {"first_wait": 0.02, "max_wait": 0.1, "jitter": 0.01, **policy}
+    return YFinanceSource(
+        timeout=timeout, session=session_to(server.server_address[1]), batch=BatchPolicy(**settings)
+    )
+
+
+def test_a_b3_share_comes_with_its_currency_and_exchange(
+    fake: FakeYahoo, source: YFinanceSource
+) -> None:
+    fake.charts["PETR4.SA"] = petr4_chart()
+
+    fetched = source.fetch_listed("petr4.sa", dt.date(2018, 12, 26), dt.date(2019, 1, 4))
+
+    assert fetched.symbol == "PETR4.SA"
+    assert [d.date() for d in fetched.bars["date"]] == [
+        dt.date(2018, 12, 26),
+        dt.date(2018, 12, 27),
+        dt.date(2018, 12, 28),
+        dt.date(2019, 1, 2),
+        dt.date(2019, 1, 3),
+        dt.date(2019, 1, 4),
+    ]
+    # auto_adjust scales every price by adjclose / close.
+    assert fetched.bars["close"].iloc[2] == pytest.approx(22.68 * 0.8215, rel=1e-9)
+    assert fetched.listing == ReportedListing(
+        exchange="BVMF", exchange_name="SAO", currency="BRL", timezone="America/Sao_Paulo"
+    )
+    listing = listing_of("PETR4.SA")
+    assert (listing.exchange, listing.currency) == ("BVMF", "BRL")
+    assert compare_listing(listing, fetched.listing) == ()
+    # The B3 request was made from São Paulo midnight, as yfinance reads the ticker's zone.
+    history = [r for r in fake.seen if r.path.endswith("/PETR4.SA") and "period1" in r.query]
+    midnight = dt.datetime(2018, 12, 26, tzinfo=SAO_PAULO)
+    assert int(history[0].query["period1"]) == int(midnight.timestamp())
+
+
+def test_a_ticker_registered_on_the_wrong_exchange_is_reported(
+    fake: FakeYahoo, source: YFinanceSource
+) -> None:
+    # Someone registered PETR4.SA on New York: Yahoo's metadata says otherwise.
+    fake.charts["PETR4.SA"] = petr4_chart()
+    fetched = source.fetch_listed("PETR4.SA", dt.date(2018, 12, 26), dt.date(2019, 1, 4))
+    assert fetched.listing is not None
+
+    found = compare_listing(listing_of("PETR4.SA", "XNYS"), fetched.listing)
+
+    assert [(d.field, d.expected, d.reported) for d in found] == [
+        ("exchange", "XNYS", "BVMF"),
+        ("currency", "USD", "BRL"),
+        ("timezone", "America/New_York", "America/Sao_Paulo"),
+    ]
+
+
+def test_an_open_b3_session_is_judged_by_b3s_close_not_new_yorks(
+    yahoo_server: YahooServer, fake: FakeYahoo
+) -> None:
+    fake.charts["PETR4.SA"] = petr4_chart()
+    port = yahoo_server.server_address[1]
+
+    def last_bar_at(now: dt.datetime, exchange: str | None = None) -> dt.date:
+        source = YFinanceSource(timeout=2.0, session=session_to(port), clock=lambda: now)
+        fetched = source.fetch_listed(
+            "PETR4.SA", dt.date(2019, 1, 2), dt.date(2019, 1, 4), exchange=exchange
+        )
+        result: dt.date = fetched.bars["date"].iloc[-1].date()
+        return result
+
+    # B3 closes at 17:00 São Paulo summer time (19:00 UTC); New York at 16:00 (21:00 UTC).
+    during_b3 = dt.datetime(2019, 1, 4, 16, 30, tzinfo=SAO_PAULO)
+    after_b3 = dt.datetime(2019, 1, 4, 17, 30, tzinfo=SAO_PAULO)
+    assert last_bar_at(during_b3) == dt.date(2019, 1, 3)
+    assert last_bar_at(after_b3) == dt.date(2019, 1, 4)
+    # New York's calendar (given explicitly) would still call that bar unfinished.
+    assert last_bar_at(after_b3, exchange="XNYS") == dt.date(2019, 1, 3)
+
+
+def test_a_batch_waits_out_a_rate_limit_and_fails_an_unknown_ticker_alone(
+    yahoo_server: YahooServer, fake: FakeYahoo, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="forecasting.sources.batch")
+    aapl = fixture("chart_AAPL_2024-05.json", by_period=True)
+    fake.charts["AAPL"] = aapl
+    fake.charts["PETR4.SA"] = petr4_chart()
+    # yfinance asks again once itself (with its other cookie strategy) before it gives up, so two
+    # 429s make one rate-limited try; the batch's own retry then gets the data.
+    limited = fixture("rate_limited.txt", status=429)
+    fake.charts["MSFT"] = [limited, limited, aapl]
+    source = batch_source(yahoo_server, timeout=2.0, chunk_size=2, max_workers=2, attempts=3)
+
+    result = source.fetch_many(
+        [
+            FetchRequest(symbol="AAPL", start=dt.date(2024, 5, 6), end=dt.date(2024, 5, 17)),
+            FetchRequest(symbol="ZZZZZ", start=dt.date(2024, 5, 6), end=dt.date(2024, 5, 17)),
+            FetchRequest(symbol="msft", start=dt.date(2024, 5, 13), end=dt.date(2024, 5, 17)),
+            FetchRequest(symbol="PETR4.SA", start=dt.date(2018, 12, 28), end=dt.date(2019, 1, 4)),
+        ]
+    )
+
+    assert sorted(result.fetched) == ["AAPL", "MSFT", "PETR4.SA"]
+    assert len(result.fetched["AAPL"].bars) == 10
+    assert [d.date() for d in result.fetched["MSFT"].bars["date"]] == [
+        dt.date(2024, 5, 13),
+        dt.date(2024, 5, 14),
+        dt.date(2024, 5, 15),
+        dt.date(2024, 5, 16),
+        dt.date(2024, 5, 17),
+    ]
+    petr4 = result.fetched["PETR4.SA"]
+    assert [d.date() for d in petr4.bars["date"]][:2] == [
+        dt.date(2018, 12, 28),
+        dt.date(2019, 1, 2),
+    ]
+    assert petr4.listing is not None
+    assert petr4.listing.currency == "BRL"
+    assert result.fetched["AAPL"].listing == ReportedListing(
+        exchange="XNYS", exchange_name="NMS", currency="USD", timezone="America/New_York"
+    )
+    assert list(result.failed) == ["ZZZZZ"]
+    assert isinstance(result.failed["ZZZZZ"], UnknownSymbolError)
+    assert fake.chart_requests["MSFT"] >= 3
+    assert "1 symbols rate limited; waiting" in caplog.text
+
+
+def test_a_rate_limit_that_does_not_lift_stops_the_batch_without_more_requests(
+    yahoo_server: YahooServer, fake: FakeYahoo
+) -> None:
+    fake.charts["NVDA"] = fixture("rate_limited.txt", status=429)
+    fake.charts["AAPL"] = fixture("chart_AAPL_2024-05.json", by_period=True)
+    fake.charts["PETR4.SA"] = petr4_chart()
+    source = batch_source(yahoo_server, timeout=2.0, chunk_size=1, max_workers=1, attempts=3)
+
+    started = time.perf_counter()
+    result = source.fetch_many([FetchRequest(symbol=name) for name in ("NVDA", "AAPL", "PETR4.SA")])
+    elapsed = time.perf_counter() - started
+
+    assert result.fetched == {}
+    assert set(result.failed) == {"NVDA", "AAPL", "PETR4.SA"}
+    assert all(isinstance(error, RateLimitedError) for error in result.failed.values())
+    assert all(error.transient for error in result.failed.values())
+    # Three tries of NVDA, with two waits between them; nothing asked about the others.
+    assert fake.chart_requests["NVDA"] >= 3
+    assert "AAPL" not in fake.chart_requests
+    assert "PETR4.SA" not in fake.chart_requests
+    assert elapsed >= 0.02 + 0.04
+
+
+def test_a_slow_symbol_times_out_alone_in_a_concurrent_batch(
+    yahoo_server: YahooServer, fake: FakeYahoo
+) -> None:
+    fake.charts["XOM"] = fixture("chart_AAPL_2024-05.json", delay_s=20.0)
+    fake.charts["AAPL"] = fixture("chart_AAPL_2024-05.json", by_period=True)
+    fake.charts["PETR4.SA"] = petr4_chart()
+    source = batch_source(yahoo_server, timeout=0.5, chunk_size=10, max_workers=3)
+
+    result = source.fetch_many(
+        [
+            FetchRequest(symbol="XOM", start=dt.date(2024, 5, 6), end=dt.date(2024, 5, 17)),
+            FetchRequest(symbol="AAPL", start=dt.date(2024, 5, 6), end=dt.date(2024, 5, 17)),
+            FetchRequest(symbol="PETR4.SA", start=dt.date(2018, 12, 17), end=dt.date(2019, 1, 4)),
+        ]
+    )
+
+    assert sorted(result.fetched) == ["AAPL", "PETR4.SA"]
+    assert len(result.fetched["PETR4.SA"].bars) == 11
+    assert isinstance(result.failed["XOM"], SourceTimeoutError)
+
+
+def test_invalid_symbols_in_a_batch_are_refused_before_any_request(
+    fake: FakeYahoo, source: YFinanceSource
+) -> None:
+    result = source.fetch_many(
+        [
+            FetchRequest(symbol="../etc/passwd"),
+            FetchRequest(symbol="PETR4..SA"),
+            FetchRequest(symbol="PETR4.SA", exchange="B3"),
+        ]
+    )
+
+    assert result.fetched == {}
+    assert set(result.failed) == {"../etc/passwd", "PETR4..SA", "PETR4.SA"}
+    assert fake.seen == []
+
+
+def test_fetch_batch_uses_the_sources_own_batching(fake: FakeYahoo, source: YFinanceSource) -> None:
+    fake.charts["PETR4.SA"] = petr4_chart()
+    assert isinstance(source, BatchPriceSource)
+
+    result = fetch_batch(
+        source,
+        [FetchRequest(symbol="PETR4.SA", start=dt.date(2019, 1, 2), end=dt.date(2019, 1, 4))],
+    )
+
+    assert result.fetched["PETR4.SA"].listing is not None
+    assert len(result.fetched["PETR4.SA"].bars) == 3

@@ -67,9 +67,18 @@ def test_outcome_is_plain_and_picklable(outcome: TrainingOutcome) -> None:
     assert outcome.decision.promote is True
     assert outcome.registry_name == "stockcast-KO"
     assert outcome.registry_version == 1
-    assert outcome.metrics["lstm_mase"] == outcome.backtest["lstm"]["mase"]
-    assert outcome.metrics["dm_p_value"] == outcome.backtest["dm"]["p_value"]
-    assert outcome.data_end == pd.Timestamp("2025-10-08").date()
+    assert outcome.metrics["lstm_mase"] == outcome.backtest["points"]["lstm"]["mase"]
+    lstm = outcome.backtest["candidates"]["lstm+ewma"]
+    assert outcome.metrics["dm_p_value"] == lstm["dm"]["squared_error_vs_naive"]["p_two_sided"]
+    assert (
+        outcome.metrics["dm_sq_lstm_vs_naive_p_one_sided_better"]
+        == lstm["dm"]["squared_error_vs_naive"]["p_one_sided_better"]
+    )
+    # promoted under 'always': the artifact serves the LSTM's intervals and says why
+    serving = outcome.artifact.metadata["serving"]
+    assert serving["selected"] == outcome.decision.selected == outcome.backtest["selected"]
+    assert outcome.artifact.metadata["intervals"]["scale_kind"] == outcome.decision.lstm_scale
+    assert outcome.data_end == pd.Timestamp("2018-01-19").date()
     assert outcome.training_seconds > 0
 
 
@@ -89,7 +98,7 @@ def test_run_holds_params_epoch_losses_metrics_and_hardware(
     assert params["model.features"] == "log_return,range,volume"
     assert params["train.epochs"] == "3"
     assert params["backtest.folds"] == "2"
-    assert params["data_end"] == "2025-10-08"
+    assert params["data_end"] == "2018-01-19"
     assert params["rows"] == "400"
     train_history = client.get_metric_history(outcome.mlflow_run_id, "train_loss")
     val_history = client.get_metric_history(outcome.mlflow_run_id, "val_loss")
@@ -105,6 +114,7 @@ def test_run_holds_params_epoch_losses_metrics_and_hardware(
     assert "inference_hw_process_cpu_percent_mean" in metrics
     assert metrics["gpu_available"] == float(torch.cuda.is_available())
     assert run.data.tags["gate.promote"] == "true"
+    assert run.data.tags["gate.selected"] == outcome.decision.selected
 
 
 def test_run_artifacts(outcome: TrainingOutcome, store: tuple[str, str], tmp_path: Path) -> None:
@@ -164,7 +174,7 @@ def test_a_failed_training_ends_its_run_as_failed(
             model_config=tiny_model_config,
             train_config=tiny_train_config,
             backtest_config=BACKTEST,
-            policy="not_worse_than_naive",
+            policy="evidence",
             champion=None,
             tracking_uri=uri,
             artifact_root=artifact_root,
@@ -189,11 +199,23 @@ def test_training_without_tracking_logs_nothing(
         model_config=tiny_model_config,
         train_config=tiny_train_config,
         backtest_config=BacktestConfig(folds=1, test_size=30),
-        policy="not_worse_than_naive",
+        policy="evidence",
         champion=None,
         tracking_uri=None,
     )
     assert result.mlflow_run_id is None
-    assert result.registry_version is None
+    # The artifact carries what serving the gate's choice needs: its own recipe when it is
+    # promoted (the LSTM's point, or a simple point with its volatility head), else the simple
+    # candidate's, which needs no network.
+    serving = result.artifact.metadata["serving"]
+    assert serving["selected"] == result.decision.selected
+    served = (
+        result.artifact.metadata["intervals"] if result.decision.promote else serving["intervals"]
+    )
+    assert (served["point"], served["scale_kind"]) == (
+        result.decision.point,
+        result.decision.scale,
+    )
+    assert served["calibration"]["scores"]
     assert result.artifact.metadata["symbol"] == "KO"
     assert capsys.readouterr().out == ""

@@ -63,6 +63,22 @@ def test_split_is_chronological_with_a_purge_gap_so_targets_never_overlap() -> N
     assert split.validation.size == int(np.ceil((400 - 10 - 5) * 0.15))
 
 
+def test_a_calibration_split_comes_last_behind_a_second_purge_gap() -> None:
+    split = split_origins(400, lookback=10, horizon=5, val_fraction=0.15, cal_fraction=0.15)
+    assert split.train[-1] + 5 == split.validation[0]
+    # no validation target overlaps a calibration target either
+    assert split.validation[-1] + 5 == split.calibration[0]
+    assert split.calibration[-1] + 5 == 399
+    assert split.calibration.size == split.validation.size == int(np.ceil(385 * 0.15))
+    assert np.all(np.diff(split.calibration) == 1)
+    without = split_origins(400, lookback=10, horizon=5, val_fraction=0.15)
+    assert without.calibration.size == 0
+    needed = required_rows(lookback=10, horizon=5, val_fraction=0.15, cal_fraction=0.15)
+    assert needed > required_rows(lookback=10, horizon=5, val_fraction=0.15)
+    small = split_origins(needed, lookback=10, horizon=5, val_fraction=0.15, cal_fraction=0.15)
+    assert small.calibration.size >= 20
+
+
 def test_too_little_data_names_the_rows_needed() -> None:
     needed = required_rows(lookback=60, horizon=5, val_fraction=0.15)
     split_origins(needed, lookback=60, horizon=5, val_fraction=0.15)  # exactly enough

@@ -62,6 +62,7 @@ def test_error_text_names_the_type_and_stays_short() -> None:
 
 def test_only_per_symbol_schedules_have_a_symbol() -> None:
     assert symbol_of_schedule("ingest:DIS") == "DIS"
+    assert symbol_of_schedule("refresh:XNYS") is None  # an exchange's schedule
     assert symbol_of_schedule("retrain:BRK-B") == "BRK-B"
     assert symbol_of_schedule("sync_schedules") is None
     assert symbol_of_schedule("backup:DIS") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tenacity import RetryCallState
 
 from scheduler.config import (
     InvalidSchedulerConfigError,
@@ -21,7 +22,13 @@ def _config(**overrides: object) -> SchedulerConfig:
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
     retry = RetryPolicy(max_attempts=6, initial_delay=2.0, multiplier=3.0, max_delay=30.0)
-    assert [retry.delay_before(n) for n in range(2, 7)] == [2.0, 6.0, 18.0, 30.0, 30.0]
+    wait = retry.wait()
+    delays = []
+    for failed_attempt in range(1, 6):
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = failed_attempt
+        delays.append(wait(state))
+    assert delays == [2.0, 6.0, 18.0, 30.0, 30.0]
 
 
 def test_polling_is_frequent_on_sqlite_and_a_safety_net_on_postgresql() -> None:
@@ -55,5 +62,7 @@ def test_nested_settings_validate_themselves() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(InvalidSchedulerConfigError, match=r"limits\.ingest"):
         TaskLimits(ingest=0)
-    with pytest.raises(InvalidSchedulerConfigError, match=r"training\.max_history"):
-        TrainingDefaults(max_history=10)
+    with pytest.raises(InvalidSchedulerConfigError, match=r"training\.initial_epochs"):
+        TrainingDefaults(initial_epochs=0)
+    with pytest.raises(InvalidSchedulerConfigError, match=r"training\.train"):
+        TrainingDefaults(train={"epochs": 3})  # type: ignore[arg-type]

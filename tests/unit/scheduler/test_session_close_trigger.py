@@ -9,8 +9,9 @@ from itertools import islice
 import pytest
 from apscheduler.serializers.json import JSONSerializer
 
+from db.models import RetrainCadence
 from forecasting.calendar import is_trading_day
-from scheduler.triggers import Cadence, InvalidTriggerStateError, SessionCloseTrigger
+from scheduler.triggers import InvalidTriggerStateError, SessionCloseTrigger
 
 HALF_HOUR = timedelta(minutes=30)
 
@@ -78,7 +79,7 @@ def test_first_fire_is_strictly_after_the_start() -> None:
 
 def test_weekly_cadence_fires_after_the_last_session_of_each_week() -> None:
     trigger = SessionCloseTrigger(
-        cadence=Cadence.WEEKLY,
+        cadence=RetrainCadence.WEEKLY,
         delay=timedelta(hours=2),
         start_time=datetime(2025, 3, 31, tzinfo=UTC),
     )
@@ -89,7 +90,7 @@ def test_weekly_cadence_fires_after_the_last_session_of_each_week() -> None:
 
 def test_monthly_cadence_fires_after_the_last_session_of_each_month() -> None:
     trigger = SessionCloseTrigger(
-        cadence=Cadence.MONTHLY, start_time=datetime(2025, 10, 15, tzinfo=UTC)
+        cadence=RetrainCadence.MONTHLY, start_time=datetime(2025, 10, 15, tzinfo=UTC)
     )
     days = [f.date() for f in _fires(trigger, 3)]
     assert days == [date(2025, 10, 31), date(2025, 11, 28), date(2025, 12, 31)]
@@ -109,7 +110,7 @@ def test_state_round_trips_through_apscheduler_json_serializer() -> None:
     trigger = SessionCloseTrigger(
         exchange="XNYS",
         delay=timedelta(minutes=45),
-        cadence=Cadence.WEEKLY,
+        cadence=RetrainCadence.WEEKLY,
         start_time=datetime(2025, 11, 1, tzinfo=UTC),
     )
     first = trigger.next()

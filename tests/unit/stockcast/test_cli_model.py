@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from forecasting.sources import SAMPLE_DIRECTORY
 from stockcast.cli import main
 
 SMALL = [
-    "--start", "2024-01-01",
+    "--start", "2018-11-01",
     "--epochs", "2",
     "--folds", "1",
     "--test-size", "20",
@@ -21,50 +22,61 @@ SMALL = [
 
 
 @pytest.fixture
-def env(tmp_path: Path, shared_prices_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Offline, on the bundled sample's real prices (SPY ends in August 2020)."""
     monkeypatch.setenv("STOCKCAST_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("STOCKCAST_SOURCE", f"csv:{shared_prices_dir}")
+    monkeypatch.setenv("STOCKCAST_SOURCE", "sample")
     for name in ("STOCKCAST_MLFLOW_TRACKING_URI", "STOCKCAST_MLFLOW_ARTIFACT_ROOT"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 
 def test_backtest_json_is_the_only_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", "KO", "--json", *SMALL]) == 0
+    assert main(["backtest", "SPY", "--json", *SMALL]) == 0
     out = capsys.readouterr().out
     payload = json.loads(out)
-    assert payload["symbol"] == "KO"
+    assert payload["symbol"] == "SPY"
     for model in ("lstm", "naive", "drift"):
-        for key in ("mase", "theil_u2", "directional_accuracy", "coverage_80"):
-            assert isinstance(payload[model][key], float)
+        for key in ("mase", "theil_u2", "directional_accuracy"):
+            assert isinstance(payload["points"][model][key], float)
+    # the candidate the gate would serve, and every candidate's probabilistic figures
+    assert payload["selected"] == payload["decision"]["selected"]
+    for figures in payload["candidates"].values():
+        for key in ("coverage_80", "coverage_95", "interval_score_80", "interval_score_95"):
+            assert isinstance(figures[key], float)
+        for key in ("pinball", "crps", "mase", "theil_u2"):
+            assert isinstance(figures[key], float)
+        assert "p_one_sided_better" in figures["dm"]["interval_score_vs_naive_sigma60"]
     assert payload["windows"] == 20
     assert payload["config"]["model"]["lookback"] == 10
 
 
-def test_backtest_table_compares_the_models(
-    env: Path, shared_prices_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["backtest", "ko", "--source", f"csv:{shared_prices_dir}", "--fit-once", *SMALL])
+def test_backtest_table_compares_the_models(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["backtest", "spy", "--source", f"csv:{SAMPLE_DIRECTORY}", "--fit-once", *SMALL])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert "fit once" in lines[0]
     assert lines[1].split() == ["metric", "lstm", "naive", "drift"]
-    mase = next(line for line in lines if line.startswith("MASE"))
-    assert len(mase.split()) == 4
-    assert any(line.startswith("Diebold-Mariano") for line in lines)
+    mase = next(line for line in lines if line.startswith("MASE (log returns)"))
+    assert len(mase.split()) == 6  # the label's three words, then one figure per model
+    assert any(line.startswith("Diebold-Mariano LSTM vs naive") for line in lines)
+    assert any("(one-sided, LSTM better)" in line for line in lines)
+    assert any(line.startswith("naive+ewma") for line in lines)
+    assert lines[-1].startswith("gate (evidence) would serve ")
 
 
 @pytest.mark.parametrize(
     ("argv", "status", "message"),
     [
-        (["backtest", "../KO"], 2, "invalid symbol"),
-        (["backtest", "KO", "--start", "2024-02-30"], 2, "--start must be a date"),
+        (["backtest", "../SPY"], 2, "invalid symbol"),
+        (["backtest", "SPY", "--start", "2020-02-30"], 2, "--start must be a date"),
         (["backtest", "NOPE"], 1, "unknown symbol"),
-        (["backtest", "KO", "--start", "2025-06-01"], 1, "needs at least"),
-        (["backtest", "KO", "--start", "2025-01-02", "--end", "2024-01-02"], 2, "after"),
-        (["backtest", "KO", "--horizon", "99"], 2, "horizon"),
-        (["backtest", "KO", "--source", "csv:/no/such/dir"], 2, "does not exist"),
-        (["train", "KO", "--policy", "sometimes"], 2, "unknown promotion policy"),
+        (["backtest", "SPY", "--start", "2020-07-01"], 1, "needs at least"),
+        (["backtest", "SPY", "--start", "2020-01-02", "--end", "2019-01-02"], 2, "after"),
+        (["backtest", "SPY", "--horizon", "99"], 2, "horizon"),
+        (["backtest", "SPY", "--source", "csv:/no/such/dir"], 2, "does not exist"),
+        (["train", "SPY", "--policy", "sometimes"], 2, "unknown promotion policy"),
+        (["backtest", "SPY", "--policy", "not_worse_than_naive"], 2, "retired"),
     ],
 )
 def test_user_errors_are_one_line_and_non_zero(
@@ -82,7 +94,7 @@ def test_train_registers_promotes_and_writes_files(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = env / "model-out"
-    argv = ["train", "KO", *SMALL, "--policy", "always", "--output", str(output)]
+    argv = ["train", "SPY", *SMALL, "--policy", "always", "--output", str(output)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "promoted to champion" in out
@@ -93,16 +105,16 @@ def test_train_registers_promotes_and_writes_files(
     ]
     uri = f"sqlite:///{(env / 'var' / 'mlflow.db').as_posix()}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    champion = client.get_model_version_by_alias("stockcast-KO", "champion")
+    champion = client.get_model_version_by_alias("stockcast-SPY", "champion")
     assert int(champion.version) == 1
     # Artifacts of the local store live under the data directory.
     assert str(champion.source).startswith((env / "var" / "mlartifacts").resolve().as_uri())
 
     # A second run is gated against the champion it just loaded from the registry.
-    assert main(["train", "KO", *SMALL, "--policy", "beat_champion"]) == 0
+    assert main(["train", "SPY", *SMALL, "--policy", "beat_champion"]) == 0
     out = capsys.readouterr().out
     assert "champion" in out.splitlines()[1]  # the table has a champion column
-    latest = client.get_model_version("stockcast-KO", "2")
+    latest = client.get_model_version("stockcast-SPY", "2")
     promoted = latest.tags["gate.promote"] == "true"
-    alias = client.get_model_version_by_alias("stockcast-KO", "champion").version
+    alias = client.get_model_version_by_alias("stockcast-SPY", "champion").version
     assert int(alias) == (2 if promoted else 1)

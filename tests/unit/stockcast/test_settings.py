@@ -19,7 +19,7 @@ def test_defaults_put_everything_under_the_data_dir() -> None:
     assert settings.source == "yfinance"
     assert settings.api_keys == ()
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
-    assert settings.promotion_policy is PromotionPolicy.NOT_WORSE_THAN_NAIVE
+    assert settings.promotion_policy is PromotionPolicy.EVIDENCE
     assert settings.is_sqlite
 
 
@@ -57,13 +57,20 @@ def test_values_are_parsed(tmp_path: Path) -> None:
         ("STOCKCAST_DATABASE_URL", "sqlite://", "needs a file path"),
         ("STOCKCAST_DATABASE_URL", "postgresql://host", "must name a database"),
         ("STOCKCAST_SOURCE", "bloomberg", "expected yfinance, csv:DIR or sample"),
+        ("STOCKCAST_MLFLOW_TRACKING_URI", "file:///tmp/mlruns", "file store takes no new runs"),
+        ("STOCKCAST_MLFLOW_TRACKING_URI", "./mlruns", "file store takes no new runs"),
         ("STOCKCAST_SOURCE", "csv:/definitely/not/here", "does not exist"),
         ("STOCKCAST_API_KEYS", "short", "at least 16 characters"),
         ("STOCKCAST_PORT", "70000", "from 1 to 65535"),
         ("STOCKCAST_PORT", "eighty", "expected an integer"),
-        ("STOCKCAST_PROMOTION_POLICY", "sometimes", "sometimes"),
+        ("STOCKCAST_PROMOTION_POLICY", "sometimes", "expected one of evidence, beat_champion"),
+        ("STOCKCAST_PROMOTION_POLICY", "not_worse_than_naive", "retired"),
         ("STOCKCAST_REQUIRE_KEY_FOR_READS", "maybe", "expected true or false"),
         ("STOCKCAST_SCHEDULER_ROLE", "boss", "expected one of both, scheduler, worker"),
+        ("STOCKCAST_REPLAY", "sometimes", "expected one of auto, on, off"),
+        ("STOCKCAST_REPLAY_SESSIONS", "0", "from 1 to 100000"),
+        ("STOCKCAST_REPLAY_STEP_SECONDS", "nan", "from 0.1 to 3600"),
+        ("STOCKCAST_REPLAY_STEP_SECONDS", "fast", "expected a number"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, fragment: str) -> None:
@@ -74,3 +81,32 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, fragment: str
     assert message.startswith(f"{variable}: ")
     assert fragment in message
     assert "\n" not in message
+
+
+def test_a_file_store_is_taken_when_mlflow_is_told_to_allow_it() -> None:
+    env = {"STOCKCAST_MLFLOW_TRACKING_URI": "file:///tmp/mlruns"}
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
+    allowed = Settings.from_env({**env, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert allowed.mlflow_tracking_uri == "file:///tmp/mlruns"
+
+
+def test_the_replay_is_automatic_and_its_pace_is_read() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.replay, defaults.replay_sessions, defaults.replay_step_seconds) == (
+        "auto",
+        60,
+        5.0,
+    )
+    settings = Settings.from_env(
+        {
+            "STOCKCAST_REPLAY": "OFF",
+            "STOCKCAST_REPLAY_SESSIONS": "250",
+            "STOCKCAST_REPLAY_STEP_SECONDS": "0.5",
+        }
+    )
+    assert (settings.replay, settings.replay_sessions, settings.replay_step_seconds) == (
+        "off",
+        250,
+        0.5,
+    )

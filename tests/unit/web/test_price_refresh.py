@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.repositories import BarRecord, PriceRepository
 from forecasting.bars import read_bars_csv
-from forecasting.sources import SourceUnavailableError
+from forecasting.calendar import DEFAULT_EXCHANGE
+from forecasting.sources import SAMPLE_DIRECTORY, SourceUnavailableError
 from web.errors import InsufficientPricesError, PricesUnavailableError
 from web.services.prices import PriceRefresher
 
@@ -100,26 +100,27 @@ def _records(frame: pd.DataFrame) -> list[BarRecord]:
 
 
 @pytest.fixture
-def dis(shared_prices_dir: Path) -> pd.DataFrame:
-    return read_bars_csv(str(shared_prices_dir / "DIS.csv")).tail(30).reset_index(drop=True)
+def spy() -> pd.DataFrame:
+    """The last 30 bars of the bundled sample's SPY (real prices, inside the repository)."""
+    return read_bars_csv(str(SAMPLE_DIRECTORY / "SPY.csv")).tail(30).reset_index(drop=True)
 
 
 async def _store(sessions: async_sessionmaker[AsyncSession], frame: pd.DataFrame) -> None:
     async with sessions() as session, session.begin():
-        await PriceRepository(session).upsert("DIS", _records(frame))
+        await PriceRepository(session).upsert("SPY", _records(frame))
 
 
 async def test_a_hung_source_is_abandoned_after_the_timeout(
-    sessions: async_sessionmaker[AsyncSession], dis: pd.DataFrame
+    sessions: async_sessionmaker[AsyncSession], spy: pd.DataFrame
 ) -> None:
-    await _store(sessions, dis)
+    await _store(sessions, spy)
     source = SlowYahoo(delay=30)
     refresher = PriceRefresher(
         sessions, source_spec="yfinance", timeout_s=0.2, cooldown_s=60, source=source
     )
     started = time.perf_counter()
     try:
-        frame, freshness = await refresher.load("DIS", need_rows=20, exchange="XNYS")
+        frame, freshness = await refresher.load("SPY", need_rows=20, exchange=DEFAULT_EXCHANGE)
     finally:
         source.released.set()
     assert time.perf_counter() - started < 5
@@ -129,43 +130,43 @@ async def test_a_hung_source_is_abandoned_after_the_timeout(
 
 
 async def test_without_enough_bars_a_failing_source_is_a_503(
-    sessions: async_sessionmaker[AsyncSession], dis: pd.DataFrame
+    sessions: async_sessionmaker[AsyncSession], spy: pd.DataFrame
 ) -> None:
-    await _store(sessions, dis.tail(5))
+    await _store(sessions, spy.tail(5))
     refresher = PriceRefresher(
         sessions, source_spec="yfinance", timeout_s=1, cooldown_s=60, source=DownYahoo()
     )
     with pytest.raises(PricesUnavailableError, match="HTTP 503"):
-        await refresher.load("DIS", need_rows=20, exchange="XNYS")
+        await refresher.load("SPY", need_rows=20, exchange=DEFAULT_EXCHANGE)
 
 
 async def test_missing_bars_are_fetched_stored_and_not_asked_for_again_within_the_cooldown(
-    sessions: async_sessionmaker[AsyncSession], dis: pd.DataFrame
+    sessions: async_sessionmaker[AsyncSession], spy: pd.DataFrame
 ) -> None:
-    await _store(sessions, dis.head(25))
-    source = RecordedYahoo(dis)
+    await _store(sessions, spy.head(25))
+    source = RecordedYahoo(spy)
     refresher = PriceRefresher(
         sessions, source_spec="yfinance", timeout_s=5, cooldown_s=60, source=source
     )
 
-    frame, freshness = await refresher.load("DIS", need_rows=20, exchange="XNYS")
+    frame, freshness = await refresher.load("SPY", need_rows=20, exchange=DEFAULT_EXCHANGE)
 
     assert (freshness.refreshed, freshness.new_bars) == (True, 5)
-    assert freshness.last_bar_date == dis["date"].iloc[-1].date()
+    assert freshness.last_bar_date == spy["date"].iloc[-1].date()
     # Asked for what follows the last stored bar only.
-    assert source.requests[0][0] == dis["date"].iloc[24].date() + pd.Timedelta(days=1)
-    assert frame["date"].iloc[-1] == dis["date"].iloc[-1]
+    assert source.requests[0][0] == spy["date"].iloc[24].date() + pd.Timedelta(days=1)
+    assert frame["date"].iloc[-1] == spy["date"].iloc[-1]
     async with sessions() as session:
-        assert await PriceRepository(session).count("DIS") == 30
+        assert await PriceRepository(session).count("SPY") == 30
 
-    _, again = await refresher.load("DIS", need_rows=20, exchange="XNYS")
+    _, again = await refresher.load("SPY", need_rows=20, exchange=DEFAULT_EXCHANGE)
     assert len(source.requests) == 1
     assert not again.refreshed
     assert again.note is not None and "asked less than 60 s ago" in again.note
 
 
 async def test_too_little_history_anywhere_is_a_409_not_a_503(
-    sessions: async_sessionmaker[AsyncSession], dis: pd.DataFrame
+    sessions: async_sessionmaker[AsyncSession], spy: pd.DataFrame
 ) -> None:
     class NewListing(RecordedYahoo):
         """A symbol that has traded for four days: the source has nothing more to give."""
@@ -182,9 +183,9 @@ async def test_too_little_history_anywhere_is_a_409_not_a_503(
             return self.frame
 
     refresher = PriceRefresher(
-        sessions, source_spec="yfinance", timeout_s=5, cooldown_s=60, source=NewListing(dis.tail(4))
+        sessions, source_spec="yfinance", timeout_s=5, cooldown_s=60, source=NewListing(spy.tail(4))
     )
     with pytest.raises(
         InsufficientPricesError, match="has 4 stored daily bars; the model needs 20"
     ):
-        await refresher.load("DIS", need_rows=20, exchange="XNYS")
+        await refresher.load("SPY", need_rows=20, exchange=DEFAULT_EXCHANGE)

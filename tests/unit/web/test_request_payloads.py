@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from db.contracts import to_json
 from web.schemas.ondemand import PredictRequest, TrainRequest
 from web.schemas.symbols import SymbolCreate, SymbolUpdate, symbol_url
 
@@ -30,7 +31,7 @@ def _train(**changes: Any) -> TrainRequest:
 
 def test_the_original_train_payload_becomes_retrain_params() -> None:
     request = _train()
-    assert request.job_params() == {
+    assert to_json(request.retrain_params()) == {
         "model_name": "disney_v1",
         "start_date": "2018-01-01",
         "end_date": "2025-10-30",
@@ -42,7 +43,7 @@ def test_the_original_train_payload_becomes_retrain_params() -> None:
 
 def test_unset_options_are_left_to_the_task() -> None:
     request = msgspec.json.decode(b'{"symbol": "DIS"}', type=TrainRequest)
-    assert request.job_params() == {}
+    assert to_json(request.retrain_params()) == {}
 
 
 def test_horizon_and_prediction_steps_may_agree() -> None:

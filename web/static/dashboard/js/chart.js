@@ -50,13 +50,14 @@ function stepsWith(steps, lowerKey, upperKey) {
 
 /** What the chart shows, in words: its text alternative. */
 function describeChart({ symbol, closes, forecast }) {
+  const currency = forecast?.currency ?? null;
   const parts = [];
   if (closes.length) {
     const first = closes[0];
     const last = closes[closes.length - 1];
     parts.push(
-      `${closes.length} daily closes of ${symbol} from ${formatDay(first.date)} (${formatPrice(first.close)}) ` +
-        `to ${formatDay(last.date)} (${formatPrice(last.close)}).`,
+      `${closes.length} daily closes of ${symbol} from ${formatDay(first.date)} (${formatPrice(first.close, currency)}) ` +
+        `to ${formatDay(last.date)} (${formatPrice(last.close, currency)}).`,
     );
   } else {
     parts.push(`No stored closes of ${symbol} yet.`);
@@ -66,10 +67,10 @@ function describeChart({ symbol, closes, forecast }) {
     const end = steps[steps.length - 1];
     parts.push(
       `Forecast for the next ${steps.length} trading day${steps.length > 1 ? "s" : ""}: ` +
-        `${formatPrice(steps[0].point)} on ${formatDay(steps[0].target_date)}` +
-        (steps.length > 1 ? `, ${formatPrice(end.point)} on ${formatDay(end.target_date)}` : "") +
-        `; 80% interval on the last day ${formatInterval(end.lower_80, end.upper_80)}, ` +
-        `95% interval ${formatInterval(end.lower_95, end.upper_95)}.`,
+        `${formatPrice(steps[0].point, currency)} on ${formatDay(steps[0].target_date)}` +
+        (steps.length > 1 ? `, ${formatPrice(end.point, currency)} on ${formatDay(end.target_date)}` : "") +
+        `; 80% interval on the last day ${formatInterval(end.lower_80, end.upper_80, currency)}, ` +
+        `95% interval ${formatInterval(end.lower_95, end.upper_95, currency)}.`,
     );
   } else {
     parts.push("No forecast has been issued yet.");
@@ -100,6 +101,7 @@ function xScale(ordered, slot, forecast, plotWidth) {
 
 function draw(container, data) {
   const { symbol, closes, forecast, past } = data;
+  const currency = forecast?.currency ?? null;
   const steps = forecast ? forecast.steps : [];
   const width = Math.max(MIN_WIDTH, Math.floor(container.clientWidth || 640));
   const height = width < 560 ? 240 : 320;
@@ -142,7 +144,7 @@ function draw(container, data) {
     class: "forecast-chart",
   });
   root.append(
-    svg("title", { id: titleId }, `${symbol}: recent closes and the latest forecast`),
+    svg("title", { id: titleId }, `${symbol}: recent closes and the latest forecast${currency ? ` (${currency})` : ""}`),
     svg("desc", { id: descId }, describeChart(data)),
   );
 
@@ -236,7 +238,7 @@ function draw(container, data) {
         svg(
           "title",
           {},
-          `${formatDay(record.target_date)}: forecast ${formatPrice(record.point)}, actual ${formatPrice(record.actual)}`,
+          `${formatDay(record.target_date)}: forecast ${formatPrice(record.point, currency)}, actual ${formatPrice(record.actual, currency)}`,
         ),
       ),
     );
@@ -265,7 +267,7 @@ function draw(container, data) {
           svg(
             "title",
             {},
-            `${formatDay(step.target_date)}: ${formatPrice(step.point)} (80% ${formatInterval(step.lower_80, step.upper_80)})`,
+            `${formatDay(step.target_date)}: ${formatPrice(step.point, currency)} (80% ${formatInterval(step.lower_80, step.upper_80, currency)})`,
           ),
         ),
       );

@@ -24,14 +24,21 @@ const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
 const finite = (value) => typeof value === "number" && Number.isFinite(value);
 
-export const formatPrice = (value) => (finite(value) ? price.format(value) : MISSING);
+/** A price with its ISO 4217 currency code when known ("22.68 BRL"): symbols trade in many. */
+const withCurrency = (text, currency) => (currency ? `${text} ${currency}` : text);
+
+export const formatPrice = (value, currency = null) =>
+  finite(value) ? withCurrency(price.format(value), currency) : MISSING;
 export const formatRatio = (value) => (finite(value) ? ratio.format(value) : MISSING);
-export const formatSigned = (value) => (finite(value) ? signed.format(value) : MISSING);
+export const formatSigned = (value, currency = null) =>
+  finite(value) ? withCurrency(signed.format(value), currency) : MISSING;
 export const formatPercent = (value) => (finite(value) ? percent.format(value) : MISSING);
 
-/** "98.10 – 102.30", or "—" when a bound is unknown (too few errors to calibrate it yet). */
-export function formatInterval(lower, upper) {
-  return finite(lower) && finite(upper) ? `${price.format(lower)} – ${price.format(upper)}` : MISSING;
+/** "98.10 – 102.30 USD", or "—" when a bound is unknown (too few errors to calibrate it yet). */
+export function formatInterval(lower, upper, currency = null) {
+  return finite(lower) && finite(upper)
+    ? withCurrency(`${price.format(lower)} – ${price.format(upper)}`, currency)
+    : MISSING;
 }
 
 /** An ISO date ("2025-05-30") as "30 May 2025". */

@@ -106,3 +106,26 @@ export function followEvents({ onEvent, onOffline = () => {}, symbol = null, typ
 export function eventTypes() {
   return (document.body.dataset.eventTypes || "").split(" ").filter(Boolean);
 }
+
+/**
+ * The market replay's date in the header (rendered by the server) moves one session every few
+ * seconds: keep it current from `GET /replay` until the replay reaches the end of its data.
+ */
+const REPLAY_REFRESH_MS = 3_000;
+const replayBadge = document.getElementById("replay-status");
+if (replayBadge && replayBadge.dataset.finished !== "true") {
+  const timer = window.setInterval(async () => {
+    try {
+      const response = await fetch("/replay", { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const replay = await response.json();
+      if (replay.label) replayBadge.textContent = replay.label;
+      if (replay.finished) {
+        replayBadge.dataset.finished = "true";
+        window.clearInterval(timer);
+      }
+    } catch {
+      // Offline for a moment: the next tick tries again.
+    }
+  }, REPLAY_REFRESH_MS);
+}

@@ -100,12 +100,17 @@ function renderStatus() {
   }
 }
 
+/** The ISO 4217 code every price on the page is in, from the forecast or the watchlist entry. */
+function currency() {
+  return state.forecast?.currency ?? state.watched?.currency ?? null;
+}
+
 function renderSummary() {
   const last = state.closes.at(-1);
   const forecast = state.forecast;
   fill(
     "summary-close",
-    last ? formatPrice(last.close) : MISSING,
+    last ? formatPrice(last.close, currency()) : MISSING,
     last && h("span", { class: "sub" }, formatDay(last.date)),
   );
   if (!forecast) {
@@ -118,7 +123,8 @@ function renderSummary() {
   fill(
     "summary-next",
     h("span", { "data-field": "next-point" }, formatPrice(next.point)),
-    h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80)}`),
+    currency() && h("span", { class: "currency" }, ` ${currency()}`),
+    h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80, currency())}`),
     h("span", { class: "sub" }, `for ${formatDay(next.target_date)}`),
   );
   fill(
@@ -154,7 +160,7 @@ function renderChart() {
     return;
   }
   document.getElementById("forecast-caption").textContent =
-    `Forecast issued ${formatMoment(forecast.issued_at)} from the close of ${formatDay(forecast.last_observed_date)} (${formatPrice(forecast.last_close)})`;
+    `Forecast issued ${formatMoment(forecast.issued_at)} from the close of ${formatDay(forecast.last_observed_date)} (${formatPrice(forecast.last_close, currency())})`;
   fill(
     body,
     forecast.steps.map((step) =>
@@ -162,10 +168,10 @@ function renderChart() {
         "tr",
         {},
         h("th", { scope: "row" }, formatDay(step.target_date)),
-        h("td", { class: "num" }, formatPrice(step.point)),
-        h("td", { class: "num" }, formatInterval(step.lower_80, step.upper_80)),
-        h("td", { class: "num" }, formatInterval(step.lower_95, step.upper_95)),
-        h("td", { class: "num" }, formatPrice(step.naive)),
+        h("td", { class: "num" }, formatPrice(step.point, currency())),
+        h("td", { class: "num" }, formatInterval(step.lower_80, step.upper_80, currency())),
+        h("td", { class: "num" }, formatInterval(step.lower_95, step.upper_95, currency())),
+        h("td", { class: "num" }, formatPrice(step.naive, currency())),
       ),
     ),
   );
@@ -179,8 +185,8 @@ function accuracyRows(groups, window) {
       h("th", { scope: "row" }, group.model_kind),
       h("td", {}, window),
       h("td", { class: "num" }, String(group.count)),
-      h("td", { class: "num" }, formatPrice(group.mae)),
-      h("td", { class: "num" }, formatPrice(group.naive_mae)),
+      h("td", { class: "num" }, formatPrice(group.mae, currency())),
+      h("td", { class: "num" }, formatPrice(group.naive_mae, currency())),
       h("td", { class: "num" }, formatRatio(group.relative_mae)),
       h("td", { class: "num" }, formatRatio(group.theil_u2)),
       h("td", { class: "num" }, formatPercent(group.coverage_80)),
@@ -225,10 +231,10 @@ function renderAccuracy() {
             formatDay(record.target_date, { short: true }),
           ),
         ),
-        h("td", { class: "num" }, formatPrice(record.point)),
-        h("td", { class: "num" }, formatPrice(record.actual)),
-        h("td", { class: "num" }, formatSigned(record.error)),
-        h("td", { class: "num optional" }, formatSigned(record.naive_error)),
+        h("td", { class: "num" }, formatPrice(record.point, currency())),
+        h("td", { class: "num" }, formatPrice(record.actual, currency())),
+        h("td", { class: "num" }, formatSigned(record.error, currency())),
+        h("td", { class: "num optional" }, formatSigned(record.naive_error, currency())),
         h(
           "td",
           {},
@@ -302,10 +308,59 @@ function renderJobs() {
   );
 }
 
+// ------------------------------------------------------------------ what is served, and why
+
+/** The latest forecast's `serving` block: the candidate, the gate's reason and evidence, and
+ * the calibration of its intervals. Self-contained: reads only `state.forecast.serving`. */
+function renderServing() {
+  const target = document.getElementById("serving-body");
+  if (!target) return;
+  const serving = state.forecast && state.forecast.serving;
+  if (!serving) {
+    fill(target, h("p", {}, "No served plan yet: this forecast comes from the naive baseline or from a model trained before plans were recorded. The next retrain records what is served, and why."));
+    return;
+  }
+  const cal = serving.calibration;
+  const alpha = (level) => (cal.aci_alpha[level] || []).map((a) => formatPercent(a)).join(", ") || MISSING;
+  const coverageRow = (label, figures, alphaKey) =>
+    h("tr", {},
+      h("th", { scope: "row" }, label),
+      h("td", { class: "num" }, formatPercent(figures.nominal)),
+      h("td", { class: "num" }, formatPercent(figures.backtest)),
+      h("td", { class: "num" }, figures.live === null ? MISSING : `${formatPercent(figures.live)} (${cal.live_matured})`),
+      h("td", { class: "num" }, alpha(alphaKey)));
+  const scoreRow = (label, own, naive) =>
+    h("tr", {}, h("th", { scope: "row" }, label), h("td", { class: "num" }, formatRatio(own)), h("td", { class: "num" }, formatRatio(naive)));
+  const evidence = serving.evidence.map((e) =>
+    h("li", {}, `${e.test}: p = ${e.p_value === null ? MISSING : e.p_value.toPrecision(3)} (${e.sided}; H1: ${e.alternative})`));
+  fill(
+    target,
+    h("p", {}, h("strong", {}, serving.candidate),
+      serving.uses_network ? " (uses the trained network)" : " (from prices alone, no network)",
+      serving.recalibrated ? "; intervals recalibrated on the backtest's out-of-sample scores" : ""),
+    h("p", {}, serving.reason),
+    h("div", { class: "table-wrap" },
+      h("table", { class: "data-table", id: "serving-coverage" },
+        h("caption", {}, "Coverage: nominal, backtest, live (matured steps), and ACI's current miscoverage per step"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Interval"), h("th", { scope: "col", class: "num" }, "Nominal"),
+          h("th", { scope: "col", class: "num" }, "Backtest"), h("th", { scope: "col", class: "num" }, "Live"),
+          h("th", { scope: "col", class: "num" }, "ACI α by step"))),
+        h("tbody", {}, coverageRow("80%", cal.coverage_80, "0.8"), coverageRow("95%", cal.coverage_95, "0.95"))),
+      h("table", { class: "data-table", id: "serving-scores" },
+        h("caption", {}, "Interval score in the backtest (% of log return; lower is better)"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Interval"), h("th", { scope: "col", class: "num" }, serving.candidate),
+          h("th", { scope: "col", class: "num" }, "naive ± σ60"))),
+        h("tbody", {}, scoreRow("80%", cal.interval_score_80, cal.naive_interval_score_80),
+          scoreRow("95%", cal.interval_score_95, cal.naive_interval_score_95)))),
+    h("details", {}, h("summary", {}, `Evidence: ${serving.evidence.length} Diebold-Mariano p-values (backtest of ${serving.backtest_windows ?? MISSING} origins)`),
+      h("ul", {}, ...evidence)),
+  );
+}
+
 const RENDERERS = {
   watched: [renderStatus],
   closes: [renderSummary, renderChart, renderStatus],
-  forecast: [renderSummary, renderChart, renderStatus],
+  forecast: [renderSummary, renderChart, renderStatus, renderServing],
   history: [renderChart, renderAccuracy],
   accuracy: [renderAccuracy],
   models: [renderModels, renderStatus],
@@ -329,7 +384,7 @@ async function refresh(parts) {
 const EVENT_PARTS = {
   "forecast.ready": ["closes", "forecast", "history"],
   "prices.ingested": ["closes"],
-  "forecast.evaluated": ["history", "accuracy"],
+  "forecast.evaluated": ["history", "accuracy", "forecast"],
   "model.trained": ["models"],
   "model.promoted": ["models", "forecast"],
   "model.rejected": ["models"],

@@ -1,7 +1,14 @@
 "use strict";
 /**
- * The watchlist page: one request (/ui/data/watchlist) fills the table; every relevant event
- * from /events refetches it, so rows change in place without a reload.
+ * The watchlist page: one page of the watchlist at a time. One request (/ui/data/watchlist, with
+ * the page's q/after/before/limit, as in the page's own URL) fills the table; an event from
+ * /events about a symbol on this page (or one added or removed) refetches it, and only the rows
+ * that changed are redrawn. Events about symbols on other pages are ignored, so a nightly run
+ * over 1,000 symbols does not refetch the page 1,000 times.
+ *
+ * The search box and the page links work without scripts (a GET form, plain links); with them
+ * the search filters as one types and the links fetch the next page without a reload, keeping
+ * the address (and the back button) in step.
  */
 
 import { ApiError, getJSON, symbolPath } from "./api.js";
@@ -13,6 +20,11 @@ import { badge, jobBadge, modelLabel, skillBadge, skillText } from "./shared.js"
 
 const COLUMNS = 7;
 const AGE_REFRESH_MS = 30_000;
+// Typing pauses this long before the search is sent.
+const SEARCH_DELAY_MS = 200;
+const VIEW_PARAMS = ["q", "after", "before", "limit"];
+// Events that can change which symbols are on a page, wherever the symbol falls.
+const MEMBERSHIP_EVENTS = new Set(["symbol.added", "symbol.removed"]);
 // Events arriving together (a forecast, its job, the evaluation) cause one refetch.
 const REFRESH_DELAY_MS = 250;
 const REFRESHING_EVENTS = new Set([
@@ -29,10 +41,33 @@ const REFRESHING_EVENTS = new Set([
 ]);
 
 const table = document.getElementById("watchlist");
+const searchInput = document.getElementById("search-symbols");
 let rendered = false;
 let refreshTimer = null;
+let searchTimer = null;
 let loading = null;
 const highlight = new Set();
+// The page asked for (the URL's query), and what each shown row was drawn from.
+let view = viewOf(window.location.search);
+const drawn = new Map();
+// The symbols on the page: the server rendered them, the script keeps the set current.
+const visible = new Set([...table.querySelectorAll("tbody tr[data-symbol]")].map((tr) => tr.dataset.symbol));
+
+function viewOf(search) {
+  const params = new URLSearchParams(search);
+  const result = {};
+  for (const name of VIEW_PARAMS) {
+    const value = params.get(name);
+    if (value) result[name] = value;
+  }
+  return result;
+}
+
+function queryOf(wanted) {
+  const params = new URLSearchParams();
+  for (const name of VIEW_PARAMS) if (wanted[name]) params.set(name, wanted[name]);
+  return params.toString();
+}
 
 // Cells get their phone-width labels from the column headers (labelCells).
 function cell(attributes, ...children) {
@@ -53,7 +88,8 @@ function forecastCells(entry) {
     cell(
       { class: "num", "data-field": "forecast" },
       h("strong", { "data-field": "point" }, formatPrice(next.point)),
-      h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80)}`),
+      entry.currency && h("span", { class: "currency" }, ` ${entry.currency}`),
+      h("span", { class: "sub" }, `80%: ${formatInterval(next.lower_80, next.upper_80, entry.currency)}`),
       h("span", { class: "sub" }, `for ${formatDay(next.target_date)}`),
     ),
     cell({ "data-field": "age" }, ageElement(forecast.issued_at)),
@@ -86,6 +122,8 @@ function jobCell(entry) {
     h("span", {}, `${job.kind} `),
     jobBadge(job.status),
     h("span", { class: "sub" }, ageElement(job.finished_at || job.started_at || job.created_at)),
+    // Why it failed, in view: a badge alone says "failed" and leaves the reader guessing.
+    job.error && job.status !== "succeeded" ? h("span", { class: "sub job-error" }, job.error) : null,
   );
 }
 
@@ -102,7 +140,7 @@ function row(entry) {
     ),
     cell(
       { class: "num", "data-field": "close" },
-      close ? formatPrice(close.close) : MISSING,
+      close ? formatPrice(close.close, entry.currency) : MISSING,
       close && h("span", { class: "sub" }, formatDay(close.date)),
     ),
     ...forecastCells(entry),
@@ -124,14 +162,75 @@ function row(entry) {
   );
 }
 
-function render(overview) {
-  const entries = overview.symbols;
+function emptyMessage(page) {
+  return page.search
+    ? `No watched symbol matches “${page.search}”.`
+    : "No symbols are watched yet. Add one above.";
+}
+
+/**
+ * Draw the page's rows. When the same symbols are shown in the same order, only the rows whose
+ * data changed (or that an event named) are replaced, so the rest keep their focus and state.
+ */
+function renderRows(entries, page) {
   const body = table.tBodies[0];
-  if (entries.length === 0) fill(body, emptyRow(COLUMNS, "No symbols are watched yet. Add one above."));
-  else fill(body, entries.map(row));
+  const symbols = entries.map((entry) => entry.symbol);
+  const current = [...body.rows].map((tr) => tr.dataset.symbol);
+  const sameRows = drawn.size > 0 && symbols.length === current.length && symbols.every((s, i) => s === current[i]);
+  if (entries.length === 0) {
+    fill(body, emptyRow(COLUMNS, emptyMessage(page)));
+  } else if (sameRows) {
+    entries.forEach((entry, index) => {
+      const data = JSON.stringify(entry);
+      if (drawn.get(entry.symbol) !== data || highlight.has(entry.symbol)) body.rows[index].replaceWith(row(entry));
+    });
+  } else {
+    fill(body, entries.map(row));
+  }
+  drawn.clear();
+  visible.clear();
+  for (const entry of entries) {
+    drawn.set(entry.symbol, JSON.stringify(entry));
+    visible.add(entry.symbol);
+  }
   labelCells(table);
+}
+
+function pageLink(name, label, cursor) {
+  const attributes = { class: "button button-quiet button-small", "data-page": name };
+  if (name !== "first") attributes.rel = name === "next" ? "next" : "prev";
+  if (cursor === null) attributes["aria-disabled"] = "true";
+  else {
+    const query = queryOf({ q: view.q, limit: view.limit, ...cursor });
+    attributes.href = query ? `/?${query}` : "/";
+  }
+  return h("a", attributes, label);
+}
+
+/** The same links the server renders, from the JSON's cursors. */
+function renderPager(page, shown) {
+  const pager = document.getElementById("pager");
+  if (page.first <= 1 && !page.next_after) {
+    fill(pager);
+    return;
+  }
+  fill(
+    pager,
+    pageLink("first", "First", page.first > 1 ? {} : null),
+    pageLink("previous", "Previous", page.previous_before ? { before: page.previous_before } : null),
+    h("span", { class: "pager-position" }, `${page.first}–${page.first + shown - 1} of ${page.matching}`),
+    pageLink("next", "Next", page.next_after ? { after: page.next_after } : null),
+  );
+}
+
+function render(overview) {
+  const { symbols: entries, page } = overview;
+  renderRows(entries, page);
+  renderPager(page, entries.length);
   highlight.clear();
-  document.getElementById("symbol-count").textContent = `(${entries.length})`;
+  document.getElementById("symbol-count").textContent = page.search
+    ? `(${page.matching} of ${page.watched})`
+    : `(${page.watched})`;
   table.setAttribute("aria-busy", "false");
   setStatus("watchlist-status", "");
   if (!rendered) {
@@ -152,7 +251,11 @@ async function load() {
   }
   loading = (async () => {
     try {
-      render(await getJSON("/ui/data/watchlist"));
+      const asked = queryOf(view);
+      const overview = await getJSON(asked ? `/ui/data/watchlist?${asked}` : "/ui/data/watchlist");
+      // A search typed meanwhile has asked again: its answer is drawn, not this stale one.
+      if (asked === queryOf(view)) render(overview);
+      else again = true;
     } catch (error) {
       const hint =
         error instanceof ApiError && error.status === 401 ? " Set it with the API key button." : "";
@@ -187,7 +290,7 @@ function describe(event) {
     case "model.rejected":
       return `A challenger model for ${who} was rejected`;
     case "job.failed":
-      return `A ${event.payload?.kind ?? ""} job for ${who} failed`;
+      return `A ${event.payload?.kind ?? ""} job for ${who} failed${event.payload?.error ? `: ${event.payload.error}` : ""}`;
     default:
       return null;
   }
@@ -195,6 +298,8 @@ function describe(event) {
 
 function onEvent(event) {
   if (!REFRESHING_EVENTS.has(event.type)) return;
+  // About a symbol on another page: nothing shown here changes.
+  if (event.symbol && !visible.has(event.symbol) && !MEMBERSHIP_EVENTS.has(event.type)) return;
   if (event.symbol) highlight.add(event.symbol);
   const message = describe(event);
   if (message) {
@@ -216,10 +321,11 @@ async function addSymbol(event) {
   try {
     const { data } = await sendChange("POST", "/symbols", { symbol });
     const added = data.symbol.symbol;
-    setStatus("add-status", `Watching ${added}: its price backfill and first training are queued.`, "ok");
     input.value = "";
     highlight.add(added);
     await load();
+    const elsewhere = visible.has(added) ? "" : ` It is listed on another page: search for ${added} to see it.`;
+    setStatus("add-status", `Watching ${added}: its price backfill and first training are queued.${elsewhere}`, "ok");
   } catch (error) {
     setStatus("add-status", `${symbol} was not added: ${error.message}`, "error");
   } finally {
@@ -246,7 +352,45 @@ function refreshAges() {
   }
 }
 
+/** Show another page or search: the address follows (pushed for page links, replaced while typing). */
+function show(wanted, { push }) {
+  view = wanted;
+  const query = queryOf(view);
+  const url = query ? `/?${query}` : "/";
+  if (push) window.history.pushState(null, "", url);
+  else window.history.replaceState(null, "", url);
+  return load();
+}
+
+function searchNow() {
+  window.clearTimeout(searchTimer);
+  const q = searchInput.value.trim();
+  if ((view.q || "").toUpperCase() === q.toUpperCase()) return;
+  show({ q, limit: view.limit }, { push: false });
+}
+
 setupKeyButton(load);
+document.getElementById("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  searchNow();
+});
+searchInput.addEventListener("input", () => {
+  window.clearTimeout(searchTimer);
+  searchTimer = window.setTimeout(searchNow, SEARCH_DELAY_MS);
+});
+document.getElementById("pager").addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-page][href]");
+  if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+  event.preventDefault();
+  show(viewOf(new URL(link.href).search), { push: true }).then(() => {
+    announce(`Symbols ${document.querySelector("#pager .pager-position")?.textContent ?? ""}`);
+  });
+});
+window.addEventListener("popstate", () => {
+  view = viewOf(window.location.search);
+  searchInput.value = view.q || "";
+  load();
+});
 document.getElementById("add-form").addEventListener("submit", addSymbol);
 table.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-remove]");
