@@ -129,10 +129,13 @@ class RetrainGlobalArguments(JobArguments, frozen=True, kw_only=True):
     params: RetrainGlobalParams = msgspec.field(default_factory=RetrainGlobalParams)
 
 
-class RefreshArguments(JobArguments, frozen=True, kw_only=True):
-    """``refresh``: the exchange (ISO MIC) whose session just closed."""
+class RefreshArguments(JobArguments, frozen=True, kw_only=True, omit_defaults=True):
+    """``refresh``: the exchange (ISO MIC) whose session just closed; with ``symbols``, only
+    those (a batch just registered: their backfill, first forecast and first training). The
+    schedule's jobs carry the exchange alone."""
 
     exchange: str
+    symbols: list[str] | None = None
 
 
 class RefreshBatchArguments(JobArguments, frozen=True, kw_only=True):
@@ -190,9 +193,11 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
         return cls(kind=JobKind.SYNC_SCHEDULES, symbol=symbol, arguments=SyncSchedulesArguments())
 
     @classmethod
-    def refresh(cls, exchange: str) -> JobRequest:
-        """The refresh of ``exchange``'s symbols after its close (not recorded under a symbol)."""
-        return cls(kind=JobKind.REFRESH, symbol=None, arguments=RefreshArguments(exchange=exchange))
+    def refresh(cls, exchange: str, symbols: list[str] | None = None) -> JobRequest:
+        """The refresh of ``exchange``'s symbols after its close, or of ``symbols`` only (not
+        recorded under a symbol)."""
+        arguments = RefreshArguments(exchange=exchange, symbols=symbols)
+        return cls(kind=JobKind.REFRESH, symbol=None, arguments=arguments)
 
     @classmethod
     def refresh_batch(cls, exchange: str, session: date, symbols: list[str]) -> JobRequest:

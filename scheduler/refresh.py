@@ -78,12 +78,17 @@ def split(symbols: Sequence[str], size: int) -> list[list[str]]:
 
 async def plan_refresh(context: JobContext[RefreshArguments]) -> RefreshPlanned:
     """Queue one batch job per ``refresh_batch_size`` of the exchange's due symbols: active and
-    not yet forecast from the closed session's bar."""
+    not yet forecast from the closed session's bar. With ``symbols`` (a bulk registration),
+    only those of them: their backfill and first forecast take a few batch jobs instead of an
+    ingest and a forecast job each, and each batch queues their first trainings."""
     runtime = context.runtime
     exchange = context.arguments.exchange
     session_date = last_closed_session(runtime.clock(), exchange)
     async with runtime.sessions() as session:
         symbols = await SymbolRepository(session).active_on(exchange)
+        if context.arguments.symbols is not None:
+            asked = set(_valid(context.arguments.symbols))
+            symbols = [symbol for symbol in symbols if symbol in asked]
         done = await ForecastRepository(session).forecast_bars(symbols, session_date)
     due = [symbol for symbol in symbols if (symbol, session_date) not in done]
     requests = [
@@ -95,6 +100,18 @@ async def plan_refresh(context: JobContext[RefreshArguments]) -> RefreshPlanned:
         "%s %s: %d symbols due in %d batches", exchange, session_date, len(due), len(requests)
     )
     return RefreshPlanned(exchange=exchange, session=session_date, symbols=len(due), batches=ids)
+
+
+def _valid(names: Sequence[str]) -> list[str]:
+    """``names`` normalised; an invalid one is logged and left out (a job's arguments come from
+    the database, and one bad name must not cost the others their refresh)."""
+    valid: list[str] = []
+    for raw in names:
+        try:
+            valid.append(normalize_symbol(raw))
+        except InvalidSymbolError as exc:
+            logger.warning("refresh: %s", exc)
+    return valid
 
 
 @dataclass(kw_only=True)

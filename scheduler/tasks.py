@@ -62,9 +62,10 @@ async def retrain_global(params: dict[str, Any] | None = None) -> dict[str, Any]
     return await run_job(JobKind.RETRAIN_GLOBAL, {"params": params or {}}, train_global)
 
 
-async def refresh(exchange: str) -> dict[str, Any]:
-    """After ``exchange``'s close: split its due symbols into batch jobs."""
-    return await run_job(JobKind.REFRESH, {"exchange": exchange}, plan_refresh)
+async def refresh(exchange: str, symbols: list[str] | None = None) -> dict[str, Any]:
+    """After ``exchange``'s close: split its due symbols (or ``symbols``, just registered) into
+    batch jobs."""
+    return await run_job(JobKind.REFRESH, {"exchange": exchange, "symbols": symbols}, plan_refresh)
 
 
 async def refresh_batch(exchange: str, session: str, symbols: list[str]) -> dict[str, Any]:

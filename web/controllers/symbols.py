@@ -53,7 +53,9 @@ class SymbolsController(Controller):
             "first `retrain`. Answers 201 with the symbol, a Location and the queued jobs. The "
             "exchange is the one named (validated against exchange-calendars' codes) or the one "
             "the ticker names (`PETR4.SA`: BVMF); a ticker whose exchange cannot be told (an "
-            "unknown suffix) is a 422, never New York."
+            "unknown suffix) is a 422, never New York. An array of up to 1,000 symbols is "
+            "watched all or none, with one `sync_schedules` and one `refresh` per exchange: its "
+            "batches backfill and forecast the symbols and queue their first trainings."
         ),
         status_code=HTTP_201_CREATED,
         security=KEY_REQUIRED,

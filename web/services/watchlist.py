@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from forecasting.listings import Listing
 
 REGISTRATION_JOBS = (JobKind.SYNC_SCHEDULES, JobKind.INGEST, JobKind.RETRAIN)
+#: A bulk registration's jobs: the schedule sync, and one refresh per exchange, whose batches
+#: backfill, forecast and queue the first trainings.
+BULK_REGISTRATION_JOBS = (JobKind.SYNC_SCHEDULES, JobKind.REFRESH)
 
 
 class WatchlistService:
@@ -94,7 +97,12 @@ class WatchlistService:
     async def register_many(self, batch: Sequence[SymbolCreate]) -> SymbolBatchChange:
         """Watch every symbol of ``batch`` or none: each is checked as :meth:`register` checks
         one, all rows and events are written in one transaction, and one ``sync_schedules``
-        serves them all (a sync reads the whole watchlist, so one per symbol would cost N²)."""
+        serves them all (a sync reads the whole watchlist, so one per symbol would cost N²).
+
+        Their backfill, first forecast and first training go through one ``refresh`` job per
+        exchange: it splits the symbols into ``refresh_batch`` jobs that fetch, store and
+        forecast a batch at a time (three jobs per symbol would make a thousand symbols wait
+        minutes for their first forecast), and queue each symbol's first training."""
         if not 1 <= len(batch) <= BATCH_LIMIT:
             raise InvalidRequestError("body", f"give 1 to {BATCH_LIMIT} symbols (got {len(batch)})")
         names = [item.symbol for item in batch]
@@ -102,7 +110,7 @@ class WatchlistService:
         if repeated:
             raise InvalidRequestError("body", f"symbols given twice: {', '.join(repeated)}")
         listings = await anyio.to_thread.run_sync(_listings_of, batch)
-        await self._jobs.ensure_can_enqueue(REGISTRATION_JOBS)
+        await self._jobs.ensure_can_enqueue(BULK_REGISTRATION_JOBS)
         if self._check_symbol is not None:
             await ensure_all_available(self._check_symbol, names)
         async with self._sessions() as session, session.begin():
@@ -123,10 +131,13 @@ class WatchlistService:
                 )
                 await events.append(_settings(SymbolAdded, row), symbol=item.symbol)
                 out.append(symbol_out(row, listing))
-        requests = [JobRequest.sync_schedules()]
-        for name in names:
-            requests.append(JobRequest.for_symbol(JobKind.INGEST, name))
-            requests.append(JobRequest.retrain(name, RetrainParams(initial=True)))
+        by_exchange: dict[str, list[str]] = {}
+        for symbol in out:
+            by_exchange.setdefault(symbol.exchange, []).append(symbol.symbol)
+        requests = [JobRequest.sync_schedules()] + [
+            JobRequest.refresh(exchange, sorted(symbols))
+            for exchange, symbols in sorted(by_exchange.items())
+        ]
         return SymbolBatchChange(symbols=out, jobs=await self._jobs.enqueue(requests))
 
     async def remove_many(self, names: Sequence[str]) -> SymbolBatchChange:

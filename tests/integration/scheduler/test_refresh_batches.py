@@ -188,3 +188,54 @@ async def test_a_symbol_whose_source_readjusted_its_history_is_fetched_whole(
     assert [r.close for r in stored] == [
         r.close for r in frame_to_records(CsvSource(harness.prices_dir).fetch("KO"))
     ]
+
+
+async def test_a_bulk_registration_backfills_and_forecasts_its_symbols_in_batches(
+    harness: Any, tiny_artifact: ModelArtifact
+) -> None:
+    """``POST /symbols`` with many symbols queues one ``refresh`` per exchange naming them: their
+    backfill and first forecast come in batch jobs (no ingest or forecast job per symbol), each
+    new symbol's first training is queued, and a symbol the request did not name is left alone."""
+    new = ["DIS", "KO", "JPM"]
+    for symbol in [*new, "XOM"]:
+        harness.write_prices(symbol)
+    await seed(harness, ["XOM"], tiny_artifact, bars=True)  # watched before, not in the request
+    async with harness.sessions.begin() as session:
+        for symbol in new:
+            await SymbolRepository(session).add(
+                symbol=symbol, exchange=DEFAULT_EXCHANGE, horizon=HORIZON, lookback=LOOKBACK
+            )
+    config = harness.config(refresh_batch_size=2)
+
+    async def all_forecast() -> bool:
+        return set(await forecasts_by_symbol(harness)) >= set(new)
+
+    async with harness.node(config), harness.client() as client:
+        await harness.enqueue(
+            client, JobKind.REFRESH, {"exchange": "XNYS", "symbols": new}, symbol=None
+        )
+        await harness.wait_for(all_forecast, within=90, what="the new symbols' first forecasts")
+        jobs = await harness.jobs()
+
+    [planned] = [job for job in jobs if job.kind == JobKind.REFRESH]
+    assert planned.status is JobStatus.SUCCEEDED, planned.error
+    assert planned.result is not None and planned.result["symbols"] == len(new)
+    batches = [job for job in jobs if job.kind == JobKind.REFRESH_BATCH]
+    assert sorted(len(job.parameters["symbols"]) for job in batches) == [1, 2]
+    assert not [job for job in jobs if job.kind in (JobKind.INGEST, JobKind.FORECAST)]
+    trainings = [job for job in jobs if job.kind == JobKind.RETRAIN]
+    assert sorted(job.symbol for job in trainings) == sorted(new)
+    assert all(job.parameters["params"]["initial"] is True for job in trainings)
+
+    counts = await forecasts_by_symbol(harness)
+    assert "XOM" not in counts
+    source = CsvSource(harness.prices_dir)
+    async with harness.sessions() as session:
+        for symbol in new:
+            bars = frame_to_records(source.fetch(symbol))
+            assert await PriceRepository(session).count(symbol) == len(bars)
+            assert counts[symbol] == Counter({bars[-1].date: 1})
+            kinds = await session.scalars(
+                select(ForecastRow.model_kind).where(ForecastRow.symbol == symbol).distinct()
+            )
+            assert list(kinds) == ["naive"]  # no model yet: the baseline serves

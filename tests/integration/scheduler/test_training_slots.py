@@ -168,7 +168,8 @@ async def test_two_nodes_with_one_slot_each_train_one_each_at_once(
         assert [run.status for run in runs] == [JobStatus.SUCCEEDED] * 2, logs
         assert most_held == 1, logs
         assert {run.worker for run in runs} == {"node-a", "node-b"}, logs
-        assert _overlap(*runs) > timedelta(0), [(r.started_at, r.finished_at) for r in runs]
+        timings = [(r.worker, r.attempts, r.started_at, r.finished_at) for r in runs]
+        assert _overlap(*runs) > timedelta(0), f"{timings}\n{logs}"
         for node in nodes:
             assert node.stop() == 0, node.output()
     finally:

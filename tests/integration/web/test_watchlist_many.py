@@ -3,6 +3,7 @@ sync), and the watchlist read page by page. Both backends."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from litestar.testing import TestClient
@@ -47,12 +48,15 @@ def test_a_batch_registers_every_symbol_with_one_schedule_sync(
         ("PETR4.SA", "BVMF", "BRL", 3),
         ("AAPL", "XNYS", "USD", 5),
     ]
-    kinds = sorted((job["kind"], job["symbol"]) for job in body["jobs"])
-    assert kinds == sorted(
-        [("sync_schedules", None)]
-        + [(kind, name) for name in ("SPY", "PETR4.SA", "AAPL") for kind in ("ingest", "retrain")]
-    )
+    # One schedule sync, and one refresh per exchange naming its new symbols: their backfill,
+    # first forecast and first training come in batches, not as three jobs per symbol.
+    assert [job["kind"] for job in body["jobs"]] == ["sync_schedules", "refresh", "refresh"]
     symbols, events, jobs = _state(api_database_url)
+    assert [row for row in jobs if row[0] not in ("sync_schedules", "refresh")] == []
+    refreshes = _rows(api_database_url, "SELECT parameters FROM job_runs WHERE kind = 'refresh'")
+    parameters = [json.loads(p) if isinstance(p, str) else p for (p,) in refreshes]
+    asked = sorted((p["exchange"], p["symbols"]) for p in parameters)
+    assert asked == [("BVMF", ["PETR4.SA"]), ("XNYS", ["AAPL", "SPY"])]
     assert [row[0] for row in symbols] == ["AAPL", "PETR4.SA", "SPY"]
     assert sum(1 for row in events if row[0] == "symbol.added") == 3
     assert [row for row in jobs if row[0] == "sync_schedules"] == [("sync_schedules", None)]

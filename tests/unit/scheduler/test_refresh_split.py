@@ -7,7 +7,7 @@ from datetime import date
 import msgspec
 import pytest
 
-from db.contracts import JobRequest, RefreshBatchArguments, decode_arguments
+from db.contracts import JobRequest, RefreshArguments, RefreshBatchArguments, decode_arguments
 from db.kinds import JobKind
 from scheduler.refresh import split
 
@@ -31,3 +31,8 @@ def test_a_batch_jobs_arguments_survive_the_data_store_as_json() -> None:
     with pytest.raises(msgspec.ValidationError, match="symbols"):
         decode_arguments(JobKind.REFRESH_BATCH, {**stored, "symbols": "DIS"})
     assert JobRequest.refresh("BVMF").kwargs == {"exchange": "BVMF"}
+    registered = JobRequest.refresh("BVMF", ["PETR4.SA", "VALE3.SA"]).kwargs
+    assert registered == {"exchange": "BVMF", "symbols": ["PETR4.SA", "VALE3.SA"]}
+    assert decode_arguments(JobKind.REFRESH, registered) == RefreshArguments(
+        exchange="BVMF", symbols=["PETR4.SA", "VALE3.SA"]
+    )
