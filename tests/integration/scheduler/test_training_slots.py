@@ -71,7 +71,10 @@ class TrainingNode:
             "STOCKCAST_TRAIN_CONCURRENCY": "1",
             "STOCKCAST_LOG_LEVEL": "INFO",
         }
-        options = ("--concurrency", "4", "--lease-seconds", "5", "--poll-seconds", "30")
+        # The service's default lease (60 s): with a 5 s one, a node stalled on a loaded
+        # machine could see its running training taken over by the other node when that one's
+        # slot came free (CI once saw the second training start 25 ms after the first ended).
+        options = ("--concurrency", "4", "--lease-seconds", "60", "--poll-seconds", "30")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "scheduler", "--identity", name, *options],
