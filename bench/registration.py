@@ -175,6 +175,9 @@ def main() -> None:
             marks = asyncio.run(register_and_wait(base, url, symbols, args.chunk, args.within))
             counts = asyncio.run(job_counts(url))
         finally:
+            for line in log.read_text(errors="replace").splitlines():
+                if "refresh batch of" in line:  # where each batch spent its time
+                    print(f"    {line.split('refresh batch of', 1)[1].strip()}", flush=True)
             node.terminate()
             api.terminate()
             node.wait(timeout=60)

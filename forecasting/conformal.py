@@ -195,14 +195,7 @@ class CalibrationState:
         """The normalised half-width at each tracked level for a new ``step``-ahead forecast:
         the conformal rank ``ceil((n + 1)(1 - alpha_t))`` of the window, made non-decreasing in
         the level (a wider level never gets a narrower interval)."""
-        ordered = np.sort(np.asarray(self.scores[step - 1], dtype=np.float64))
-        n = ordered.size
-        alphas = np.asarray(self.alphas[step - 1], dtype=np.float64)
-        ranks = np.ceil((n + 1) * (1.0 - alphas) - _RANK_TOLERANCE).astype(np.int64)
-        ceiling = ordered[-1] * SAFETY_FACTOR
-        raw = np.where(ranks > n, ceiling, ordered[np.clip(ranks, 1, n) - 1])
-        result: FloatArray = np.maximum.accumulate(raw)
-        return result
+        return np.asarray(_half_width_row(self.scores[step - 1], self.alphas[step - 1]))
 
     def half_widths(self) -> dict[float, FloatArray]:
         """``{level: normalised half-width per step, shape (H,)}`` for a new forecast."""
@@ -273,6 +266,22 @@ class CalibrationState:
             raise InvalidCalibrationStateError(f"unreadable ({exc!r})") from None
 
 
+def _half_width_row(window: Sequence[float], alphas: Sequence[float]) -> list[float]:
+    """:meth:`CalibrationState.quantiles` of one step's score window, in plain floats (the
+    adaptive loop calls it once per origin and step: numpy's per-call cost dominated there)."""
+    ordered = sorted(window)
+    n = len(ordered)
+    ceiling = ordered[-1] * SAFETY_FACTOR
+    row: list[float] = []
+    running = -math.inf
+    for alpha in alphas:
+        rank = math.ceil((n + 1) * (1.0 - alpha) - _RANK_TOLERANCE)
+        value = ceiling if rank > n else ordered[min(max(rank, 1), n) - 1]
+        running = max(running, value)
+        row.append(running)
+    return row
+
+
 def run_adaptive(
     state: CalibrationState, scores: ArrayLike, *, drain: bool = False
 ) -> tuple[npt.NDArray[np.float64], CalibrationState]:
@@ -288,22 +297,45 @@ def run_adaptive(
     if values.ndim != 2 or values.shape[1] != state.horizon:
         raise MetricInputError("scores", f"must be (n, {state.horizon}), got {values.shape}")
     n, horizon = values.shape
+    if not np.isfinite(values).all() or (values < 0.0).any():
+        raise MetricInputError("scores", "must be finite and >= 0")
     issued = np.empty((n, horizon, len(state.levels)))
+    # The loop keeps the state in mutable lists and applies :meth:`CalibrationState.update`'s
+    # arithmetic in place (the same floats in the same order); one state is built at the end.
+    windows = [list(window) for window in state.scores]
+    alphas = [list(row) for row in state.alphas]
+    targets = [1.0 - level for level in state.levels]
+    fed = 0
 
-    def matured_at(i: int) -> list[MaturedOutcome]:
-        return [
-            state.outcome(h, values[i - h, h - 1], issued[i - h, h - 1])
-            for h in range(1, horizon + 1)
-            if 0 <= i - h < n
-        ]
+    def feed(i: int) -> None:
+        """The outcomes that mature just before origin ``i`` is forecast, step by step."""
+        nonlocal fed
+        for h in range(1, horizon + 1):
+            j = i - h
+            if not 0 <= j < n:
+                continue
+            score = float(values[j, h - 1])
+            missed = [score > float(bound) for bound in issued[j, h - 1]]
+            window = windows[h - 1]
+            window.append(score)
+            del window[: -state.window]
+            alphas[h - 1] = [
+                min(1.0, max(0.0, a + state.gamma * (target - float(miss))))
+                for a, target, miss in zip(alphas[h - 1], targets, missed, strict=True)
+            ]
+            fed += 1
 
     for i in range(n):
-        matured = matured_at(i)
-        if matured:
-            state = state.update(matured)
+        feed(i)
         for h in range(1, horizon + 1):
-            issued[i, h - 1] = state.quantiles(h)
+            issued[i, h - 1] = _half_width_row(windows[h - 1], alphas[h - 1])
     if drain:
         for i in range(n, n + horizon):
-            state = state.update(matured_at(i))
-    return issued, state
+            feed(i)
+    final = replace(
+        state,
+        scores=tuple(tuple(window) for window in windows),
+        alphas=tuple(tuple(row) for row in alphas),
+        matured=state.matured + fed,
+    )
+    return issued, final

@@ -149,8 +149,9 @@ async def refresh_batch(context: JobContext[RefreshBatchArguments]) -> RefreshBa
         batch.fail(symbol, error)
     clock.lap("forecast")
     evaluated = await evaluate_many(runtime.sessions, stocked, job_id=context.job_id)
-    enqueued = await _first_trainings(context, stocked)
     clock.lap("evaluate")
+    enqueued = await _first_trainings(context, stocked)
+    clock.lap("first trainings")
     logger.info(
         "refresh batch of %d %s symbols: %d forecast, %d already, %d failed (%s)",
         len(batch.symbols),
