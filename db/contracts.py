@@ -188,6 +188,12 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
         return cls(kind=JobKind.RETRAIN, symbol=symbol, arguments=arguments)
 
     @classmethod
+    def retrain_global(cls, params: RetrainGlobalParams | None = None) -> JobRequest:
+        """The global retrain: the whole watchlist, so not recorded under a symbol."""
+        arguments = RetrainGlobalArguments(params=params or RetrainGlobalParams())
+        return cls(kind=JobKind.RETRAIN_GLOBAL, symbol=None, arguments=arguments)
+
+    @classmethod
     def sync_schedules(cls, symbol: str | None = None) -> JobRequest:
         """A schedule sync; ``symbol`` is the one whose change asked for it (for the history)."""
         return cls(kind=JobKind.SYNC_SCHEDULES, symbol=symbol, arguments=SyncSchedulesArguments())

@@ -11,6 +11,7 @@ from typing import Final
 
 from tenacity import wait_exponential
 
+from db.models import RetrainCadence
 from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
 from forecasting.limits import (
     EPOCHS,
@@ -22,6 +23,9 @@ from forecasting.limits import (
 from forecasting.promotion import PromotionPolicy
 
 ROLES: Final = ("both", "scheduler", "worker")
+#: How often the ``retrain_global`` schedule may fire: every close would start a job that trains
+#: for the whole watchlist each evening, longer than a session leaves at scale.
+GLOBAL_RETRAIN_CADENCES: Final = (RetrainCadence.WEEKLY, RetrainCadence.MONTHLY)
 
 
 class InvalidSchedulerConfigError(ValueError):
@@ -194,6 +198,9 @@ class SchedulerConfig:
     forecast_history: int = 300
     #: Symbols per ``refresh_batch`` job after a close (one fetch, one write, one forecast pass).
     refresh_batch_size: int = 50
+    #: The ``retrain_global`` schedule's cadence on the default exchange's closes; None: no
+    #: schedule (the job is then queued only on demand, ``POST /train/global``).
+    global_retrain_cadence: RetrainCadence | None = None
     source_timeout: float = 30.0
     job_timeouts: dict[str, float] = field(
         default_factory=lambda: {
@@ -239,6 +246,13 @@ class SchedulerConfig:
         _int_between("backfill_years", self.backfill_years, 1, 50)
         _int_between("forecast_history", self.forecast_history, 2, 100_000)
         _int_between("refresh_batch_size", self.refresh_batch_size, 1, 10_000)
+        if (
+            self.global_retrain_cadence is not None
+            and self.global_retrain_cadence not in GLOBAL_RETRAIN_CADENCES
+        ):
+            raise InvalidSchedulerConfigError(
+                "global_retrain_cadence", "expected weekly, monthly or None (no schedule)"
+            )
         for kind, seconds in self.job_timeouts.items():
             _positive(f"job_timeouts[{kind}]", seconds)
         if self.replay is not None and self.source == "yfinance":

@@ -2,11 +2,14 @@
 
 Each exchange with an active symbol has ``refresh:MIC`` (after every close: its symbols are
 refreshed in batches, ``scheduler.refresh``), and each active symbol ``retrain:SYM`` (at its
-cadence). A new symbol on an exchange already watched adds only its retrain schedule. Older
-deployments' per-symbol ``ingest:SYM`` schedules are still ours: a sync removes them. Registration is idempotent: a schedule whose signature (trigger settings, misfire
-grace) is unchanged is left alone, so its pending fire time survives a restart and a scheduler
-that was down catches up once (coalescing ``latest``); a changed one is replaced; schedules of
-symbols no longer watched are removed. Schedules with other ids are not ours and never touched.
+cadence). A new symbol on an exchange already watched adds only its retrain schedule. With
+``global_retrain_cadence`` set there is one ``retrain_global`` too (after the default exchange's
+last close of each week or month); unset, a sync removes it. Older deployments' per-symbol
+``ingest:SYM`` schedules are still ours: a sync removes them. Registration is idempotent: a
+schedule whose signature (trigger settings, misfire grace) is unchanged is left alone, so its
+pending fire time survives a restart and a scheduler that was down catches up once (coalescing
+``latest``); a changed one is replaced; schedules of symbols no longer watched are removed.
+Schedules with other ids are not ours and never touched.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from db.contracts import JobRequest, SyncResult
 from db.kinds import JobKind, schedule_id
 from db.models import RetrainCadence, WatchedSymbol
 from db.repositories import SymbolRepository
+from forecasting.calendar import DEFAULT_EXCHANGE
 from scheduler.config import SchedulerConfig
 from scheduler.triggers import SessionCloseTrigger
 
@@ -42,6 +46,8 @@ logger = logging.getLogger(__name__)
 MANAGED_KINDS: Final = (JobKind.REFRESH, JobKind.RETRAIN, JobKind.INGEST)
 #: The periodic safety net that re-syncs even if a watchlist change's sync job was lost.
 SYNC_SCHEDULE_ID: Final = "sync_schedules"
+#: The global retrain's schedule (one for the whole watchlist, so no symbol in its id).
+GLOBAL_RETRAIN_SCHEDULE_ID: Final = JobKind.RETRAIN_GLOBAL.value
 SIGNATURE_KEY: Final = "stockcast_signature"
 
 
@@ -53,6 +59,11 @@ class DesiredSchedule:
     kwargs: dict[str, Any]
     misfire_grace: float
     signature: str
+
+
+def is_managed(schedule_id_: str) -> bool:
+    """Whether a sync owns the schedule: adds, replaces and removes it."""
+    return schedule_id_ == GLOBAL_RETRAIN_SCHEDULE_ID or managed_symbol(schedule_id_) is not None
 
 
 def managed_symbol(schedule_id_: str) -> str | None:
@@ -92,7 +103,28 @@ def desired_schedules(
                 config.retrain_misfire_grace,
             )
         )
+    if config.global_retrain_cadence is not None:
+        desired.append(_global_retrain(config.global_retrain_cadence, config))
     return desired
+
+
+def _global_retrain(cadence: RetrainCadence, config: SchedulerConfig) -> DesiredSchedule:
+    """The global retrain after the default exchange's closes at ``cadence``, with the per-symbol
+    retrains' delay and grace: its data is the same day's refreshed bars."""
+    trigger = SessionCloseTrigger(
+        exchange=DEFAULT_EXCHANGE,
+        delay=timedelta(seconds=config.retrain_delay),
+        cadence=cadence,
+    )
+    grace = config.retrain_misfire_grace
+    return DesiredSchedule(
+        id=GLOBAL_RETRAIN_SCHEDULE_ID,
+        kind=JobKind.RETRAIN_GLOBAL,
+        trigger=trigger,
+        kwargs=JobRequest.retrain_global().kwargs,
+        misfire_grace=grace,
+        signature=f"{trigger.signature.as_text()};grace={grace:g}",
+    )
 
 
 def _desired(
@@ -123,7 +155,7 @@ async def sync_schedules(
     existing: dict[str, Schedule] = {
         schedule.id: schedule
         for schedule in await scheduler.get_schedules()
-        if managed_symbol(schedule.id) is not None
+        if is_managed(schedule.id)
     }
     added: list[str] = []
     replaced: list[str] = []

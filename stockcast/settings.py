@@ -34,6 +34,7 @@ SCHEDULER_ROLES = ("both", "scheduler", "worker")
 API_SERVERS = ("granian", "uvicorn")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REPLAY_MODES = ("auto", "on", "off")
+GLOBAL_RETRAIN_CADENCES = ("off", "weekly", "monthly")
 
 
 class SettingsError(ValueError):
@@ -79,6 +80,9 @@ class Settings:
     backfill_years: int = 10
     #: Symbols per batch job of the daily refresh after a close.
     refresh_batch_size: int = 50
+    #: The ``retrain_global`` schedule: ``off`` (none; queued on demand only), ``weekly`` or
+    #: ``monthly`` (after the default exchange's last close of each week or month).
+    global_retrain_cadence: str = "off"
     #: The market replay of ``stockcast up``: ``auto`` (on with the sample), ``on`` (any static
     #: source), ``off``; where it starts (sessions before the end of the data) and its pace.
     replay: str = "auto"
@@ -147,6 +151,9 @@ class Settings:
             backfill_years=reader.get("STOCKCAST_BACKFILL_YEARS", "10", _int_between(1, 50)),
             refresh_batch_size=reader.get(
                 "STOCKCAST_REFRESH_BATCH_SIZE", "50", _int_between(1, 10_000)
+            ),
+            global_retrain_cadence=reader.get(
+                "STOCKCAST_GLOBAL_RETRAIN_CADENCE", "off", _choice(GLOBAL_RETRAIN_CADENCES)
             ),
             replay=reader.get("STOCKCAST_REPLAY", "auto", _choice(REPLAY_MODES)),
             replay_sessions=reader.get("STOCKCAST_REPLAY_SESSIONS", "60", _int_between(1, 100_000)),

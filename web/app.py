@@ -15,6 +15,7 @@ from web.controllers.dashboard import DashboardPlugin
 from web.controllers.events import EventsController
 from web.controllers.forecast_batch import LatestForecastsController
 from web.controllers.forecasts import ForecastsController
+from web.controllers.global_training import GlobalTrainingController
 from web.controllers.health import HealthController
 from web.controllers.jobs import JobsController
 from web.controllers.model_versions import ModelsController
@@ -75,7 +76,7 @@ def create_app(config: WebConfig, *, scheduler: AsyncScheduler | None = None) ->
             Router(
                 path="/",
                 guards=read_guards,
-                route_handlers=[OnDemandController],
+                route_handlers=[OnDemandController, GlobalTrainingController],
                 middleware=[on_demand_limit.middleware],
             ),
             create_static_files_router(

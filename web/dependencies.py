@@ -14,6 +14,7 @@ from web.services.accuracy import AccuracyService
 from web.services.dashboard import DashboardService
 from web.services.event_stream import EventStreamService
 from web.services.forecasts import ForecastService
+from web.services.global_training import GlobalTrainingService
 from web.services.jobs import JobService
 from web.services.model_versions import ModelVersionService
 from web.services.prediction import PredictionService
@@ -57,6 +58,10 @@ def provide_model_versions(state: State) -> ModelVersionService:
 
 def provide_training(state: State) -> TrainingService:
     return TrainingService(app_resources(state).sessions, provide_jobs(state))
+
+
+def provide_global_training(state: State) -> GlobalTrainingService:
+    return GlobalTrainingService(app_resources(state).sessions, provide_jobs(state))
 
 
 def provide_prediction(state: State) -> PredictionService:

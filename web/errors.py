@@ -100,6 +100,19 @@ class PricesUnavailableError(RuntimeError):
         self.reason = reason
 
 
+class JobAlreadyPendingError(RuntimeError):
+    """A job of which one at a time is enough (the global retrain) is already queued or running:
+    a second would train the same models again, so the request is refused, naming that job."""
+
+    def __init__(self, kind: str, job_id: str, status: str) -> None:
+        super().__init__(
+            f"a {kind} job is already {status}: {job_id} (/jobs/{job_id}); wait for it to finish"
+        )
+        self.kind = kind
+        self.job_id = job_id
+        self.status = status
+
+
 class MissingApiKeyError(PermissionError):
     """The request needs an ``X-API-Key`` header with a configured key."""
 
@@ -141,6 +154,7 @@ UNKNOWN_JOB = ProblemKind(status=404, slug="unknown-job", title="Unknown job")
 ALREADY_WATCHED = ProblemKind(status=409, slug="already-watched", title="Symbol already watched")
 NO_CHAMPION = ProblemKind(status=409, slug="no-champion", title="No champion model")
 UNUSABLE_MODEL = ProblemKind(status=409, slug="unusable-model", title="Model cannot be loaded")
+JOB_PENDING = ProblemKind(status=409, slug="job-pending", title="Job already queued or running")
 INSUFFICIENT_PRICES = ProblemKind(
     status=409, slug="insufficient-prices", title="Not enough price history"
 )
@@ -167,6 +181,7 @@ DOMAIN_PROBLEMS: Final[Mapping[type[Exception], ProblemKind]] = {
     NoChampionError: NO_CHAMPION,
     InvalidArtifactError: UNUSABLE_MODEL,
     InsufficientPricesError: INSUFFICIENT_PRICES,
+    JobAlreadyPendingError: JOB_PENDING,
     InvalidSymbolError: VALIDATION,
     InvalidRequestError: VALIDATION,
     MissingApiKeyError: UNAUTHORIZED,

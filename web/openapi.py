@@ -6,23 +6,35 @@ licence) and served by the app itself, so the documentation works without a CDN.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import msgspec
+import msgspec.inspect
 
 # Litestar's own schema plugin for msgspec structs has no public name; extending it keeps every
 # struct documented exactly as before, plus what the subclass adds.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+    Tag,
+)
 
 from web.auth import API_KEY_HEADER, SECURITY_SCHEME
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.openapi.spec import Schema
+    from litestar.openapi.spec import Reference
     from litestar.typing import FieldDefinition
 
 STATIC_DIRECTORY: Final = Path(__file__).resolve().parent / "static"
@@ -83,6 +95,17 @@ def openapi_config(*, title: str, version: str, keys_for_reads: bool = False) ->
     )
 
 
+@dataclass
+class OptionalBodyOperation(Operation):
+    """The ``operation_class`` of a route whose body may be left out (``data: T | None = None``):
+    Litestar documents every request body as required, and a client reading the document would
+    send one it does not need (a fuzzer would expect a request without one to be refused)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
 #: The class attribute a request payload sets to the fewest fields it accepts (``PATCH`` bodies).
 MIN_FIELDS_ATTRIBUTE: Final = "min_fields"
 
@@ -91,7 +114,9 @@ class StrictPayloadSchemaPlugin(StructSchemaPlugin):
     """Documents what a request payload refuses, as Litestar's own struct schemas do not: a struct
     decoded with ``forbid_unknown_fields`` gets ``additionalProperties: false`` (an unknown field
     is a 422), and one with a ``min_fields`` class attribute gets ``minProperties`` (``PATCH`` with
-    ``{}`` is a 422). Otherwise the document would call requests valid that the API refuses."""
+    ``{}`` is a 422). A list of constrained strings (``list[Symbol]``) keeps its items' pattern and
+    lengths, which Litestar drops. Otherwise the document would call requests valid that the API
+    refuses."""
 
     def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
         if not super().is_plugin_supported_field(field_definition):
@@ -107,4 +132,44 @@ class StrictPayloadSchemaPlugin(StructSchemaPlugin):
         min_fields = getattr(field_definition.type_, MIN_FIELDS_ATTRIBUTE, None)
         if min_fields is not None:
             schema.min_properties = min_fields
+        for name, items in _string_list_items(field_definition.type_):
+            for array in _array_schemas((schema.properties or {}).get(name)):
+                array.items = items
         return schema
+
+
+def _string_list_items(struct: type[msgspec.Struct]) -> Iterator[tuple[str, Schema]]:
+    """Each field of ``struct`` that is a list of constrained strings, with its items' schema."""
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    for field in info.fields:
+        kinds = (
+            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        )
+        for kind in kinds:
+            listed = kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind
+            if not isinstance(listed, msgspec.inspect.ListType):
+                continue
+            item = listed.item_type
+            text = item.type if isinstance(item, msgspec.inspect.Metadata) else item
+            if isinstance(text, msgspec.inspect.StrType):
+                yield (
+                    field.encode_name,
+                    Schema(
+                        type=OpenAPIType.STRING,
+                        pattern=text.pattern,
+                        min_length=text.min_length,
+                        max_length=text.max_length,
+                    ),
+                )
+
+
+def _array_schemas(schema: Schema | Reference | None) -> Iterator[Schema]:
+    """The array schemas in a property's schema: itself, or the alternatives of its ``oneOf``."""
+    if not isinstance(schema, Schema):
+        return
+    if schema.type == OpenAPIType.ARRAY:
+        yield schema
+    for alternative in schema.one_of or ():
+        yield from _array_schemas(alternative)

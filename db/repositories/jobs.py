@@ -192,6 +192,17 @@ class JobRepository:
         )
         return bool(result.scalar())
 
+    async def pending_of_kind(self, kind: str) -> JobRun | None:
+        """The oldest queued or running job of ``kind``, whatever its symbol: for a job of which
+        one at a time is enough (the global retrain), the one a new request would duplicate."""
+        result = await self._session.execute(
+            select(JobRun)
+            .where(JobRun.kind == kind, JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            .order_by(JobRun.created_at, JobRun.id)
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
     async def record_requeue(self, job_id: str, *, new_job_id: str) -> None:
         """Link a job that never finished (its node died) to the job re-enqueued in its place."""
         row = await self.get(job_id)

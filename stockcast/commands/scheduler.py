@@ -8,6 +8,7 @@ from dataclasses import replace
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.engine import first_line
+from db.models import RetrainCadence
 from forecasting.config import BacktestConfig, InvalidConfigError, ModelConfig, TrainConfig
 from scheduler.config import ROLES, InvalidSchedulerConfigError, SchedulerConfig, TrainingDefaults
 from stockcast.cli import CommandError
@@ -68,6 +69,11 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
         train_concurrency=settings.train_concurrency,
         backfill_years=settings.backfill_years,
         refresh_batch_size=settings.refresh_batch_size,
+        global_retrain_cadence=(
+            None
+            if settings.global_retrain_cadence == "off"
+            else RetrainCadence(settings.global_retrain_cadence)
+        ),
         training=TrainingDefaults(
             model=ModelConfig(horizon=settings.default_horizon, lookback=settings.default_lookback),
             train=TrainConfig(epochs=settings.train_epochs, patience=settings.train_patience),

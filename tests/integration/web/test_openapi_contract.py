@@ -118,6 +118,8 @@ def test_every_operation_conforms_to_the_openapi_document_under_every_check(
     assert 200 in statuses["POST /predict"], statuses
     assert 200 in statuses["GET /models/{model_id}"], statuses
     assert 201 in statuses["POST /symbols"], statuses
+    # The global retrain is queued once, then refused while that one is pending.
+    assert {202, 409} <= set(statuses["POST /train/global"]), statuses
     assert 202 in statuses["POST /train"], statuses
     assert 200 in statuses["GET /events"], statuses
 
