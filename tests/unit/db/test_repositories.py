@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -94,6 +95,48 @@ async def test_price_upsert_is_idempotent_and_reads_in_order(sessions: Sessions)
         assert [b.date for b in await repo.load("SPY", last=2)] == days[-2:]
         assert [b.date for b in await repo.load("SPY", start=days[1], end=days[2])] == days[1:3]
         assert await repo.closes_on("SPY", [days[1], date(2030, 1, 1)]) == {days[1]: 101.0}
+
+
+async def test_a_bulk_upsert_in_chunks_stores_and_corrects_every_symbols_bars(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several symbols at once, cut into chunks (PostgreSQL: typed arrays; SQLite: an
+    executemany) that end mid-symbol: every bar lands once, a null stays null, and the same
+    bars again overwrite rather than duplicate."""
+    from db.repositories import prices
+
+    monkeypatch.setattr(prices, "_ARRAY_CHUNK", 7)
+    monkeypatch.setattr(prices, "_UPSERT_CHUNK", 7)
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(10)]
+    bars = {
+        symbol: [
+            BarRecord(
+                date=day,
+                open=base + i,
+                high=base + i + 1,
+                low=base + i - 1,
+                close=base + i + 0.5,
+                adj_close=None if i % 3 == 0 else base + i + 0.25,
+                volume=1000.0 + i,
+            )
+            for i, day in enumerate(days)
+        ]
+        for symbol, base in (("AAA", 10.0), ("BBB.SA", 20.0), ("CCC", 30.0))
+    }
+    async with sessions() as session, session.begin():
+        assert await PriceRepository(session).upsert_many(bars) == 30
+    corrected = {"BBB.SA": [replace(bars["BBB.SA"][4], close=99.0, adj_close=98.0)]}
+    async with sessions() as session, session.begin():
+        assert await PriceRepository(session).upsert_many({**bars, **corrected}) == 21
+    async with sessions() as session:
+        repo = PriceRepository(session)
+        for symbol, records in bars.items():
+            loaded = await repo.load(symbol)
+            expected = corrected.get(symbol, [])
+            want = [next((c for c in expected if c.date == r.date), r) for r in records]
+            assert [(b.date, b.close, b.adj_close, b.volume) for b in loaded] == [
+                (r.date, r.close, r.adj_close, r.volume) for r in want
+            ]
 
 
 def _new_version(symbol: str, mase: float) -> NewModelVersion:
