@@ -81,16 +81,20 @@ class _Listing:
 class _LoadedFile:
     signature: _Signature
     bars: pd.DataFrame
+    #: Whether every row was valid: then the bars serve a strict read as well as a lenient one
+    #: (a backfill asks for the newest valid bar leniently, then fetches strictly).
+    clean: bool
 
 
 class CsvSource:
     """Daily bars from a directory of ``SYMBOL.csv`` files.
 
-    ``cache_size`` is how many files' validated bars are kept (a 20-year file is about 0.3 MB).
+    ``cache_size`` is how many files' validated bars are kept (a 20-year file is about 0.3 MB):
+    enough for the refresh batches in flight on a node (four batches of fifty by default).
     """
 
     def __init__(
-        self, directory: str | Path, *, name: str | None = None, cache_size: int = 64
+        self, directory: str | Path, *, name: str | None = None, cache_size: int = 256
     ) -> None:
         path = Path(directory)
         if not path.is_dir():
@@ -100,7 +104,7 @@ class CsvSource:
         self._cache_size = max(0, cache_size)
         self._lock = threading.Lock()
         self._listing: _Listing | None = None
-        self._loaded: OrderedDict[tuple[str, bool], _LoadedFile] = OrderedDict()
+        self._loaded: OrderedDict[str, _LoadedFile] = OrderedDict()
 
     def fetch(
         self,
@@ -139,18 +143,22 @@ class CsvSource:
         return newest
 
     def _bars(self, symbol: str, *, drop_bad: bool) -> pd.DataFrame:
+        """The file's validated bars, read once per version of the file: a strict read of a
+        file with bad rows raises every time, a lenient one drops them."""
         path, signature = self._locate(symbol)
-        key = (symbol, drop_bad)
         with self._lock:
-            loaded = self._loaded.get(key)
-            if loaded is not None and loaded.signature == signature:
-                self._loaded.move_to_end(key)
+            loaded = self._loaded.get(symbol)
+            if loaded is not None and loaded.signature == signature and (drop_bad or loaded.clean):
+                self._loaded.move_to_end(symbol)
                 return loaded.bars
-        bars = adjust_by_adj_close(clean_bars(self._read(symbol, path), drop_bad=drop_bad))
+        raw = self._read(symbol, path)
+        cleaned = clean_bars(raw, drop_bad=drop_bad)
+        bars = adjust_by_adj_close(cleaned)
         if self._cache_size:
+            entry = _LoadedFile(signature=signature, bars=bars, clean=len(cleaned) == len(raw))
             with self._lock:
-                self._loaded[key] = _LoadedFile(signature=signature, bars=bars)
-                self._loaded.move_to_end(key)
+                self._loaded[symbol] = entry
+                self._loaded.move_to_end(symbol)
                 while len(self._loaded) > self._cache_size:
                     self._loaded.popitem(last=False)
         return bars

@@ -150,6 +150,28 @@ def test_a_changed_file_is_read_and_validated_again(tmp_path: Path, reads: Count
         source.fetch("PETR4.SA")
 
 
+def test_a_clean_file_is_read_once_for_a_backfills_two_questions(
+    tmp_path: Path, reads: Counter
+) -> None:
+    """A backfill asks for the newest valid bar (lenient), then fetches (strict): one read of a
+    clean file serves both. A file with a bad row answers the lenient question without it and
+    refuses the strict one, every time."""
+    write(tmp_path, "KO.csv")
+    write(tmp_path, "BAD.csv", GOOD + "2019-01-04,23.5,23,23,23.8,,90\n")
+    source = CsvSource(tmp_path)
+
+    assert source.newest_date("KO") == date(2019, 1, 3)
+    assert len(source.fetch("KO")) == 2
+    assert reads.calls == 1
+
+    assert source.newest_date("BAD") == date(2019, 1, 3)  # the bad 4 January row left out
+    for _ in range(2):
+        with pytest.raises(InvalidBarsError):
+            source.fetch("BAD")
+    assert source.newest_date("BAD") == date(2019, 1, 3)
+    assert reads.calls == 4  # BAD: once leniently (cached), twice strictly (refused)
+
+
 def test_the_cache_keeps_only_the_most_recently_used_files(tmp_path: Path, reads: Counter) -> None:
     for name in ("A", "B", "C"):
         write(tmp_path, f"{name}.csv")
