@@ -159,6 +159,8 @@ INSUFFICIENT_PRICES = ProblemKind(
     status=409, slug="insufficient-prices", title="Not enough price history"
 )
 VALIDATION = ProblemKind(status=422, slug="validation", title="Invalid request")
+#: A header that is not what its name says at all (RFC 9110's "malformed" request): a 400.
+MALFORMED_HEADER = ProblemKind(status=400, slug="malformed-header", title="Malformed header")
 UNAUTHORIZED = ProblemKind(status=401, slug="unauthorized", title="API key required")
 RATE_LIMITED = ProblemKind(status=429, slug="rate-limited", title="Too many requests")
 PRICES_UNAVAILABLE = ProblemKind(
@@ -226,7 +228,19 @@ def _validation_problem(exc: ValidationException) -> ProblemDetailsException:
         if isinstance(exc.extra, list)
         else []
     )
-    return _problem(VALIDATION, _first_validation_message(errors) or str(exc.detail), errors=errors)
+    detail = _first_validation_message(errors) or str(exc.detail)
+    if errors and all(_is_malformed_header(error) for error in errors):
+        return _problem(MALFORMED_HEADER, detail, errors=errors)
+    return _problem(VALIDATION, detail, errors=errors)
+
+
+#: Headers whose value has a fixed syntax (an event id): one that breaks it is malformed (400),
+#: where a well-formed value out of range or of the wrong kind is a validation error (422).
+_SYNTAX_HEADERS: Final = frozenset({"Last-Event-ID"})
+
+
+def _is_malformed_header(error: Mapping[str, str]) -> bool:
+    return error.get("source") == "header" and error.get("key") in _SYNTAX_HEADERS
 
 
 def _first_validation_message(errors: list[dict[str, str]]) -> str | None:

@@ -72,8 +72,10 @@ class EventsController(Controller):
                 required=False,
             ),
         ] = None,
+        # ``str`` with an empty default, not ``str | None``: a header is absent or a string,
+        # and a schema that allowed null would invite clients (and fuzzers) to send "null".
         last_event_id: Annotated[
-            str | None,
+            str,
             HeaderParameter(
                 name="Last-Event-ID",
                 max_length=20,
@@ -81,7 +83,7 @@ class EventsController(Controller):
                 description="Sent by reconnecting EventSource clients; same as `after`.",
                 required=False,
             ),
-        ] = None,
+        ] = "",
         # Here, between the header and ``types``: where ``?symbol=`` is documented.
         symbol_filter: NamedDependency[str | None],
         types: Annotated[
@@ -99,10 +101,10 @@ class EventsController(Controller):
         )
 
 
-def _resume_point(after: int | None, last_event_id: str | None) -> int | None:
+def _resume_point(after: int | None, last_event_id: str) -> int | None:
     if after is not None:
         return after
-    if last_event_id is None:
+    if not last_event_id:
         return None
     # The documented pattern (the HTTP server has stripped surrounding whitespace): ASCII digits
     # only, as ``"\xb2".isdigit()`` is true and ``int("\xb2")`` fails; empty before any id.

@@ -202,14 +202,14 @@ def test_a_reconnecting_client_resumes_after_its_last_event(
     assert int(after_third["id"]) == fourth
 
 
-def test_a_malformed_last_event_id_and_bad_filters_are_422(client: TestClient[Any]) -> None:
+def test_a_malformed_last_event_id_is_400_and_bad_filters_are_422(client: TestClient[Any]) -> None:
     # "\xb2" (superscript two) and "1\xb9" pass str.isdigit() and fail int(): they were a 500.
-    # The header's documented pattern (up to 18 ASCII digits) refuses them, like any parameter.
-    for malformed in ("not-a-number", "\xb2", "1\xb9", "-3", "9" * 20):
+    # The header's documented pattern (up to 18 ASCII digits) refuses them: malformed, a 400.
+    for malformed in ("not-a-number", "\xb2", "1\xb9", "-3", "9" * 20, "null"):
         response = client.get("/events", headers={"Last-Event-ID": malformed.encode("latin-1")})
-        assert response.status_code == 422, malformed
+        assert response.status_code == 400, malformed
         problem = response.json()
-        assert problem["type"] == "urn:stockcast:problem:validation"
+        assert problem["type"] == "urn:stockcast:problem:malformed-header"
         assert problem["detail"].startswith("Last-Event-ID: expected an event id")
         assert problem["errors"][0]["source"] == "header"
     assert client.get("/events?types=nonsense").status_code == 422
