@@ -55,6 +55,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--processes", default="1,2", help="worker process counts to time, comma separated"
     )
+    add_source_arguments(parser)
+    return parser.parse_args()
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--prices`` (the shared price files to copy from) and ``--admin-url`` (a PostgreSQL
+    server where the benchmark may create and drop its databases)."""
     parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
     parser.add_argument(
         "--admin-url",
@@ -62,7 +69,6 @@ def parse_args() -> argparse.Namespace:
             "STOCKCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
-    return parser.parse_args()
 
 
 def write_csvs(prices: Path, target: Path, count: int, rows: int) -> list[str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 from api import API_KEY, free_port, start_server
-from refresh import DEFAULT_PRICES, Admin, write_csvs
+from refresh import Admin, add_source_arguments, write_csvs
 
 NODE_COMMAND = (sys.executable, "-m", "scheduler", "--identity", "bench-node")
 
@@ -45,13 +45,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=50, help="symbols per refresh batch")
     parser.add_argument("--within", type=float, default=600, help="give up after this many s")
     parser.add_argument("--server", default="granian", help="the API's ASGI server")
-    parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "STOCKCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_source_arguments(parser)
     return parser.parse_args()
 
 
