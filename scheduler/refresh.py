@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
@@ -87,7 +87,7 @@ async def plan_refresh(context: JobContext[RefreshArguments]) -> RefreshPlanned:
     async with runtime.sessions() as session:
         symbols = await SymbolRepository(session).active_on(exchange)
         if context.arguments.symbols is not None:
-            asked = set(_valid(context.arguments.symbols))
+            asked = set(_valid(context.arguments.symbols, _log_invalid))
             symbols = [symbol for symbol in symbols if symbol in asked]
         done = await ForecastRepository(session).forecast_bars(symbols, session_date)
     due = [symbol for symbol in symbols if (symbol, session_date) not in done]
@@ -102,16 +102,22 @@ async def plan_refresh(context: JobContext[RefreshArguments]) -> RefreshPlanned:
     return RefreshPlanned(exchange=exchange, session=session_date, symbols=len(due), batches=ids)
 
 
-def _valid(names: Sequence[str]) -> list[str]:
-    """``names`` normalised; an invalid one is logged and left out (a job's arguments come from
-    the database, and one bad name must not cost the others their refresh)."""
+def _valid(
+    names: Sequence[str], on_invalid: Callable[[str, InvalidSymbolError], None]
+) -> list[str]:
+    """``names`` normalised; an invalid one goes to ``on_invalid`` and is left out (a job's
+    arguments come from the database, and one bad name must not cost the others theirs)."""
     valid: list[str] = []
     for raw in names:
         try:
             valid.append(normalize_symbol(raw))
         except InvalidSymbolError as exc:
-            logger.warning("refresh: %s", exc)
+            on_invalid(raw, exc)
     return valid
+
+
+def _log_invalid(raw: str, error: InvalidSymbolError) -> None:
+    logger.warning("refresh: %s", error)
 
 
 @dataclass(kw_only=True)
@@ -194,12 +200,7 @@ async def _open_batch(context: JobContext[RefreshBatchArguments]) -> _Batch:
     """The batch's symbols that are still watched on its exchange, with their last bar dates."""
     arguments = context.arguments
     batch = _Batch(exchange=arguments.exchange, session=arguments.session, symbols=[])
-    names: list[str] = []
-    for raw in arguments.symbols:
-        try:
-            names.append(normalize_symbol(raw))
-        except InvalidSymbolError as exc:
-            batch.fail(raw, exc)
+    names = _valid(arguments.symbols, batch.fail)
     async with context.runtime.sessions() as session:
         watched = await SymbolRepository(session).find_many(sorted(set(names)))
         batch.symbols = [

@@ -116,22 +116,26 @@ def _global_retrain(cadence: RetrainCadence, config: SchedulerConfig) -> Desired
         delay=timedelta(seconds=config.retrain_delay),
         cadence=cadence,
     )
-    grace = config.retrain_misfire_grace
-    return DesiredSchedule(
-        id=GLOBAL_RETRAIN_SCHEDULE_ID,
-        kind=JobKind.RETRAIN_GLOBAL,
-        trigger=trigger,
-        kwargs=JobRequest.retrain_global().kwargs,
-        misfire_grace=grace,
-        signature=f"{trigger.signature.as_text()};grace={grace:g}",
+    return _desired(
+        JobRequest.retrain_global(),
+        None,
+        trigger,
+        config.retrain_misfire_grace,
+        schedule=GLOBAL_RETRAIN_SCHEDULE_ID,
     )
 
 
 def _desired(
-    request: JobRequest, key: str, trigger: SessionCloseTrigger, grace: float
+    request: JobRequest,
+    key: str | None,
+    trigger: SessionCloseTrigger,
+    grace: float,
+    *,
+    schedule: str | None = None,
 ) -> DesiredSchedule:
+    """``request`` on ``trigger``; its id is ``kind:key``, or ``schedule`` when given."""
     return DesiredSchedule(
-        id=schedule_id(request.kind, key),
+        id=schedule if schedule is not None else schedule_id(request.kind, str(key)),
         kind=request.kind,
         trigger=trigger,
         kwargs=request.kwargs,
