@@ -114,13 +114,15 @@ class RetrainGlobalParams(_Value, omit_defaults=True, frozen=True, kw_only=True)
     """The optional settings of a global retrain (the worker's defaults otherwise).
     ``warm_start_epochs``: fine-tune from the champion's weights with at most this many epochs
     (later backtest folds from the previous fold's); None trains from scratch. ``symbols``:
-    only these watched symbols (default: the whole watchlist)."""
+    only these watched symbols (default: the whole watchlist). ``windows_per_epoch``: training
+    windows drawn per epoch (the worker's default otherwise)."""
 
     epochs: int | None = None
     folds: int | None = None
     warm_start_epochs: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
     policy: str | None = None
     symbols: list[str] | None = None
+    windows_per_epoch: Annotated[int, msgspec.Meta(ge=1024, le=10_000_000)] | None = None
 
 
 class RetrainGlobalArguments(JobArguments, frozen=True, kw_only=True):

@@ -11,7 +11,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Self
 
 from forecasting.errors import PortableError
-from forecasting.limits import BATCH_SIZE, EPOCHS, FOLDS, HORIZON, LOOKBACK, TEST_SIZE, IntRange
+from forecasting.limits import (
+    BATCH_SIZE,
+    EPOCHS,
+    FOLDS,
+    HORIZON,
+    LOOKBACK,
+    TEST_SIZE,
+    WINDOWS_PER_EPOCH,
+    IntRange,
+)
 
 #: Input features the windowing knows how to compute (see :mod:`forecasting.windowing`).
 KNOWN_FEATURES: Final = ("log_return", "range", "volume", "close")
@@ -140,6 +149,10 @@ class TrainConfig:
     so a single network's evidence would be partly a draw of its seed; three cost 3x the training
     time. ``num_threads`` sets torch's intra-op threads while
     fitting; None picks :func:`forecasting.model.default_train_threads` (half the CPUs).
+    ``windows_per_epoch``: when the training windows outnumber it, each epoch draws a fresh
+    random sample of this many (and validation scores a fixed sample of at most half as many),
+    so an epoch of a model trained on a large watchlist costs the same as on a small one; None
+    passes over every window each epoch (a per-symbol fit never has that many).
     """
 
     epochs: int = EPOCHS.default
@@ -154,6 +167,7 @@ class TrainConfig:
     accelerator: str = "auto"
     progress_bar: bool = False
     num_threads: int | None = None
+    windows_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         name = "TrainConfig"
@@ -179,6 +193,8 @@ class TrainConfig:
             raise InvalidConfigError(name, "progress_bar", "expected true or false")
         if self.num_threads is not None:
             _check_int(name, "num_threads", self.num_threads, 1, 256)
+        if self.windows_per_epoch is not None:
+            _check_in(name, "windows_per_epoch", self.windows_per_epoch, WINDOWS_PER_EPOCH)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -193,6 +193,8 @@ class GlobalForecaster:
             "best_val_loss": runs[0].best_val_loss,
             "first_train_loss": runs[0].history[0].train_loss if runs[0].history else None,
             "stopped_early": runs[0].stopped_early,
+            "optimizer_steps": runs[0].steps,
+            "windows_per_epoch": train.windows_per_epoch,
             "seconds": round(time.perf_counter() - started[1], 3),
             "cpu_seconds": round(time.process_time() - started[0], 3),
             "device": runs[0].device,

@@ -47,6 +47,12 @@ EPOCHS: Final = IntRange(low=1, high=500, default=30)
 FIRST_TRAINING_EPOCHS: Final = 5
 #: Windows per optimisation step.
 BATCH_SIZE: Final = IntRange(low=1, high=4096, default=64)
+#: Training windows drawn per epoch of the global LSTM, whose pooled watchlist (about 1.7 M
+#: windows at 1,000 symbols) is far more than one epoch needs: each epoch draws a fresh sample
+#: of this many, so the cost of a fit stops growing with the watchlist.
+WINDOWS_PER_EPOCH: Final = IntRange(low=1024, high=10_000_000, default=32_768)
+#: The global LSTM's epochs unless a request says otherwise (early stopping usually ends sooner).
+GLOBAL_EPOCHS: Final = 12
 #: Walk-forward backtest folds.
 FOLDS: Final = IntRange(low=1, high=20, default=3)
 #: Backtest folds of the first training (one is enough to gate it against naive).

@@ -304,6 +304,7 @@ class _TrainedNetwork:
     seconds: float
     device: str
     hardware: dict[str, float | None]
+    steps: int = 0
 
 
 class FitArrays(Protocol):
@@ -335,6 +336,18 @@ class WarmStart:
         return self.states[min(member, len(self.states) - 1)]
 
 
+def validation_sample(count: int, windows_per_epoch: int | None, seed: int) -> IndexArray:
+    """The validation windows early stopping scores: all of them, or with ``windows_per_epoch``
+    a fixed, seeded sample of at most half that many (in time order), the same every epoch so
+    the epochs' losses compare like with like. A loss averaged over 16,000 windows is already
+    far more precise than the epoch-to-epoch differences early stopping reacts to."""
+    rows = np.arange(count)
+    if windows_per_epoch is None or count <= windows_per_epoch // 2:
+        return rows
+    picked = np.random.default_rng(seed).choice(count, size=windows_per_epoch // 2, replace=False)
+    return np.sort(picked)
+
+
 def _train_network(
     windows: FitArrays,
     spec: NetworkSpec,
@@ -351,7 +364,7 @@ def _train_network(
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
     from forecasting.lightning_module import LSTMLightningModule
 
@@ -360,17 +373,24 @@ def _train_network(
         module = LSTMLightningModule(spec=spec, learning_rate=train.learning_rate)
         if init_state is not None:
             module.network.load_state_dict(dict(init_state), strict=True)
-        train_loader = DataLoader(
-            TensorDataset(
-                torch.from_numpy(windows.train_inputs), torch.from_numpy(windows.train_targets)
-            ),
-            batch_size=train.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(seed),
+        train_set = TensorDataset(
+            torch.from_numpy(windows.train_inputs), torch.from_numpy(windows.train_targets)
         )
+        generator = torch.Generator().manual_seed(seed)
+        per_epoch = train.windows_per_epoch
+        if per_epoch is not None and len(train_set) > per_epoch:
+            # A fresh draw each epoch (the sampler's permutation advances with its generator).
+            sampler = RandomSampler(train_set, num_samples=per_epoch, generator=generator)
+            train_loader = DataLoader(train_set, batch_size=train.batch_size, sampler=sampler)
+        else:
+            train_loader = DataLoader(
+                train_set, batch_size=train.batch_size, shuffle=True, generator=generator
+            )
+        val_rows = validation_sample(len(windows.val_inputs), per_epoch, seed)
         val_loader = DataLoader(
             TensorDataset(
-                torch.from_numpy(windows.val_inputs), torch.from_numpy(windows.val_targets)
+                torch.from_numpy(windows.val_inputs[val_rows]),
+                torch.from_numpy(windows.val_targets[val_rows]),
             ),
             batch_size=max(train.batch_size, 256),
         )
@@ -403,6 +423,7 @@ def _train_network(
         seconds=seconds,
         device=trainer.strategy.root_device.type,
         hardware=dict(hardware.summary),
+        steps=int(trainer.global_step),
     )
 
 

@@ -32,6 +32,7 @@ from db.repositories import PriceRepository, SymbolRepository
 from forecasting.artifacts import ModelArtifact
 from forecasting.config import BacktestConfig, ModelConfig, TrainConfig
 from forecasting.global_training import GlobalOutcome
+from forecasting.limits import GLOBAL_EPOCHS, WINDOWS_PER_EPOCH
 from forecasting.promotion import PromotionPolicy, parse_policy
 from scheduler.config import TrainingDefaults
 from scheduler.conversions import records_to_bars
@@ -71,10 +72,19 @@ class GlobalTrainingRequest:
 def global_configs(
     params: RetrainGlobalParams, defaults: TrainingDefaults
 ) -> tuple[ModelConfig, TrainConfig, BacktestConfig]:
-    """The job's parameters over the worker's defaults (ranges checked by the configurations)."""
+    """The job's parameters over the worker's defaults (ranges checked by the configurations).
+
+    The global network's epochs are sampled (``windows_per_epoch``, default
+    :data:`~forecasting.limits.WINDOWS_PER_EPOCH`) and capped at
+    :data:`~forecasting.limits.GLOBAL_EPOCHS` unless the job names its own: a pass over every
+    window of 1,000 symbols would cost about 19 CPU-minutes per epoch on this kind of machine,
+    and a fit that grows with the watchlist would not keep to its weekly budget."""
     train = defaults.train
-    if params.epochs is not None:
-        train = replace(train, epochs=params.epochs)
+    train = replace(
+        train,
+        epochs=params.epochs if params.epochs is not None else min(train.epochs, GLOBAL_EPOCHS),
+        windows_per_epoch=params.windows_per_epoch or WINDOWS_PER_EPOCH.default,
+    )
     backtest = defaults.backtest
     if params.folds is not None:
         backtest = replace(backtest, folds=params.folds)

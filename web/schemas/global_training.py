@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from db.contracts import RetrainGlobalParams
-from forecasting.limits import EPOCHS
+from forecasting.limits import EPOCHS, WINDOWS_PER_EPOCH
 from forecasting.promotion import PromotionPolicy
 from forecasting.symbols import normalize_symbol
 from web.schemas.fields import Epochs, Folds, Symbol
@@ -31,6 +31,18 @@ WarmStartEpochs = Annotated[
             "backtest folds from the previous fold's); absent: train from scratch."
         ),
         examples=[3],
+    ),
+]
+WindowsPerEpoch = Annotated[
+    int,
+    msgspec.Meta(
+        ge=WINDOWS_PER_EPOCH.low,
+        le=WINDOWS_PER_EPOCH.high,
+        description=(
+            "Training windows drawn afresh each epoch from the pooled watchlist (validation "
+            f"scores a fixed sample of half as many); absent: {WINDOWS_PER_EPOCH.default:,}."
+        ),
+        examples=[WINDOWS_PER_EPOCH.default],
     ),
 ]
 GlobalSymbols = Annotated[
@@ -58,6 +70,7 @@ class GlobalTrainRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     warm_start_epochs: WarmStartEpochs | None = None
     policy: PromotionPolicy | None = None
     symbols: GlobalSymbols | None = None
+    windows_per_epoch: WindowsPerEpoch | None = None
 
     def __post_init__(self) -> None:
         if self.symbols is not None:
@@ -73,6 +86,7 @@ class GlobalTrainRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
             warm_start_epochs=self.warm_start_epochs,
             policy=self.policy.value if self.policy is not None else None,
             symbols=self.symbols,
+            windows_per_epoch=self.windows_per_epoch,
         )
 
 

@@ -63,6 +63,7 @@ def test_queues_one_global_retrain_with_the_given_settings(
         "warm_start_epochs": 3,
         "policy": "beat_champion",
         "symbols": ["dis", "KO", "DIS"],
+        "windows_per_epoch": 65536,
     }
 
     response = client.post(ROUTE, json=payload, headers=auth)
@@ -77,6 +78,7 @@ def test_queues_one_global_retrain_with_the_given_settings(
             "warm_start_epochs": 3,
             "policy": "beat_champion",
             "symbols": ["DIS", "KO"],  # normalised, each once
+            "windows_per_epoch": 65536,
         }
     }
     assert (job["kind"], job["symbol"], job["status"]) == ("retrain_global", None, "queued")
@@ -120,6 +122,9 @@ def test_the_body_is_optional(
         pytest.param({"warm_start_epochs": 0}, id="warm-0"),
         pytest.param({"warm_start_epochs": 501}, id="warm-501"),
         pytest.param({"policy": "yolo"}, id="policy"),
+        pytest.param({"windows_per_epoch": 1023}, id="windows-1023"),
+        pytest.param({"windows_per_epoch": 10_000_001}, id="windows-too-many"),
+        pytest.param({"windows_per_epoch": "all"}, id="windows-not-a-number"),
         pytest.param({"symbols": []}, id="no-symbols"),
         pytest.param({"symbols": "DIS"}, id="symbols-not-a-list"),
         pytest.param({"symbols": ["../../etc/passwd"]}, id="symbol-path"),

@@ -49,3 +49,18 @@ def test_out_of_range_parameters_are_refused_naming_the_field(
 ) -> None:
     with pytest.raises(InvalidConfigError, match=field):
         training_configs(params, horizon=3, lookback=40, defaults=DEFAULTS)
+
+
+def test_the_global_fit_samples_its_epochs_and_caps_them_unless_told() -> None:
+    from db.contracts import RetrainGlobalParams
+    from forecasting.limits import GLOBAL_EPOCHS, WINDOWS_PER_EPOCH
+    from scheduler.global_retrain import global_configs
+
+    _, train, _ = global_configs(RetrainGlobalParams(), DEFAULTS)
+    assert train.epochs == min(DEFAULTS.train.epochs, GLOBAL_EPOCHS) == GLOBAL_EPOCHS
+    assert train.windows_per_epoch == WINDOWS_PER_EPOCH.default
+    assert train.ensemble == DEFAULTS.train.ensemble  # the rest is the worker's
+    _, told, _ = global_configs(RetrainGlobalParams(epochs=40, windows_per_epoch=4096), DEFAULTS)
+    assert (told.epochs, told.windows_per_epoch) == (40, 4096)
+    short = TrainingDefaults(train=TrainConfig(epochs=4))
+    assert global_configs(RetrainGlobalParams(), short)[1].epochs == 4
