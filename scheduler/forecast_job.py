@@ -135,7 +135,7 @@ async def served_many(session: AsyncSession, symbols: Sequence[str]) -> dict[str
     versions = ModelVersionRepository(session)
     champions = await versions.champion_ids(symbols)
     artifacts = {
-        version_id: ModelArtifact(weights=row.weights, metadata=row.metadata_json)
+        version_id: ModelArtifact(weights=row.weights, metadata=row.metadata)
         for version_id, row in (await versions.artifacts(list(champions.values()))).items()
     }
     served: dict[str, Served] = {}

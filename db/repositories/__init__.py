@@ -14,6 +14,7 @@ from db.repositories.model_versions import (
     ModelVersionNotFoundError,
     ModelVersionRepository,
     NewModelVersion,
+    StoredArtifact,
 )
 from db.repositories.prices import BarRecord, PriceRepository
 from db.repositories.served_plans import LiveCoverage, NewServedPlan, ServedPlanRepository
@@ -41,6 +42,7 @@ __all__ = [
     "NewServedPlan",
     "PriceRepository",
     "ServedPlanRepository",
+    "StoredArtifact",
     "SymbolAlreadyWatchedError",
     "SymbolNotFoundError",
     "SymbolRepository",

@@ -150,6 +150,36 @@ def _new_version(symbol: str, mase: float) -> NewModelVersion:
     )
 
 
+async def test_bulk_reads_give_each_symbols_newest_bars(sessions: Sessions) -> None:
+    """``last_dates`` and ``load_recent`` (a refresh batch's reads; PostgreSQL answers them per
+    symbol from the primary key): each symbol's own newest date and its ``last`` newest bars in
+    ascending order, fewer when it has fewer, nothing for a symbol without bars, duplicates
+    asked once."""
+    start = date(2024, 1, 1)
+    bars = {
+        "AAA": [_bar(start + timedelta(days=i), 10.0 + i) for i in range(8)],
+        "BBB.SA": [_bar(start + timedelta(days=i), 20.0 + i) for i in range(3, 5)],
+        "CCC": [_bar(start + timedelta(days=i), 30.0 + i) for i in range(0, 12, 2)],
+    }
+    async with sessions() as session, session.begin():
+        await PriceRepository(session).upsert_many(bars)
+    async with sessions() as session:
+        repo = PriceRepository(session)
+        asked = ["CCC", "NONE", "AAA", "BBB.SA", "AAA"]
+        assert await repo.last_dates(asked) == {
+            "AAA": start + timedelta(days=7),
+            "BBB.SA": start + timedelta(days=4),
+            "CCC": start + timedelta(days=10),
+        }
+        assert await repo.last_dates([]) == {}
+        recent = await repo.load_recent(asked, 3)
+        assert list(recent) == ["AAA", "BBB.SA", "CCC"]
+        assert recent["AAA"] == bars["AAA"][-3:]
+        assert recent["BBB.SA"] == bars["BBB.SA"]
+        assert recent["CCC"] == bars["CCC"][-3:]
+        assert await repo.load_recent(["NONE"], 3) == {}
+
+
 async def test_promotion_keeps_one_champion(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         repo = ModelVersionRepository(session)
@@ -169,6 +199,27 @@ async def test_promotion_keeps_one_champion(sessions: Sessions) -> None:
         assert artifact.weights == b"\x00weights"
         assert artifact.metadata_json == {"lookback": 60}
         assert len(artifact.sha256) == 64
+
+
+async def test_artifacts_in_bulk_are_the_stored_bytes_and_metadata(sessions: Sessions) -> None:
+    """A refresh batch's artifact read (binary on PostgreSQL): every byte of the weights, zero
+    bytes and high bytes included, the metadata as stored, each version once, an unknown id
+    absent."""
+    weights = bytes(range(256)) * 40 + b"\x00"
+    metadata = {"lookback": 60, "nested": {"scale": [0.5, None], "name": "ünïcode"}}
+    async with sessions() as session, session.begin():
+        repo = ModelVersionRepository(session)
+        first = await repo.add(replace(_new_version("KO", 1.0), weights=weights, metadata=metadata))
+        second = await repo.add(_new_version("PEP", 1.0))
+    async with sessions() as session:
+        loaded = await ModelVersionRepository(session).artifacts(
+            [second.id, first.id, second.id, 10_000]
+        )
+    assert sorted(loaded) == sorted([first.id, second.id])
+    assert loaded[first.id].weights == weights
+    assert loaded[first.id].metadata == metadata
+    assert loaded[second.id].weights == b"\x00weights"
+    assert loaded[second.id].metadata == {"lookback": 60}
 
 
 async def test_the_database_refuses_a_second_champion(sessions: Sessions) -> None:
