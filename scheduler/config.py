@@ -198,6 +198,12 @@ class SchedulerConfig:
     forecast_history: int = 300
     #: Symbols per ``refresh_batch`` job after a close (one fetch, one write, one forecast pass).
     refresh_batch_size: int = 50
+    #: ``refresh_batch`` jobs one node holds at once. A batch is CPU-bound Python (one core per
+    #: process), so a second batch in the same process only interleaves with the first; and a
+    #: node that claims several batches at once finishes them together, so the last claims of a
+    #: refresh left one of two nodes idle while the other ran its final batches (20 batches,
+    #: 4 per claim: 12 / 8). One at a time, nodes take the next batch as they free up.
+    refresh_batch_concurrency: int = 1
     #: The ``retrain_global`` schedule's cadence on the default exchange's closes; None: no
     #: schedule (the job is then queued only on demand, ``POST /train/global``).
     global_retrain_cadence: RetrainCadence | None = None
@@ -246,6 +252,7 @@ class SchedulerConfig:
         _int_between("backfill_years", self.backfill_years, 1, 50)
         _int_between("forecast_history", self.forecast_history, 2, 100_000)
         _int_between("refresh_batch_size", self.refresh_batch_size, 1, 10_000)
+        _int_between("refresh_batch_concurrency", self.refresh_batch_concurrency, 1, 64)
         if (
             self.global_retrain_cadence is not None
             and self.global_retrain_cadence not in GLOBAL_RETRAIN_CADENCES

@@ -196,7 +196,10 @@ class SchedulerDaemon:
         """The node's APScheduler, on a data store that waits out database faults and takes no
         retrain job this node has no training slot for (so an idle node trains it instead)."""
         config = self._config
-        node_limits = {JobKind.RETRAIN.value: config.train_concurrency}
+        node_limits = {
+            JobKind.RETRAIN.value: config.train_concurrency,
+            JobKind.REFRESH_BATCH.value: config.refresh_batch_concurrency,
+        }
         scheduler = AsyncScheduler(
             create_node_data_store(engine, node_limits),
             broker,

@@ -69,6 +69,7 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
         train_concurrency=settings.train_concurrency,
         backfill_years=settings.backfill_years,
         refresh_batch_size=settings.refresh_batch_size,
+        refresh_batch_concurrency=settings.refresh_batch_concurrency,
         global_retrain_cadence=(
             None
             if settings.global_retrain_cadence == "off"
