@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
-from litestar.datastructures import State
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
-from litestar.params import HeaderParameter, QueryParameter
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Schema,
+)
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 from litestar.types import Receive, Scope, Send
 
@@ -45,18 +52,50 @@ def _check_range(start: date | None, end: date | None) -> None:
         )
 
 
+_IF_NONE_MATCH_DESCRIPTION = "ETag of a copy the client holds."
 _VALIDATOR_HEADERS = {
     "ETag": "Validator of this forecast; send it back in `If-None-Match`.",
     "Cache-Control": "How long the forecast may be reused before revalidating.",
 }
 
 
+_IF_NONE_MATCH = b"if-none-match"
+
+
+def _if_none_match(scope: Scope) -> str | None:
+    """The request's first ``If-None-Match``, read from the raw ASGI headers.
+
+    Not a Litestar header parameter: that builds a ``Headers`` multidict of every request header
+    and validates the value through the signature model, on the hot path, to read one header
+    (the value is decoded as Litestar decodes headers, latin-1).
+    """
+    for name, value in scope["headers"]:
+        if name.lower() == _IF_NONE_MATCH:
+            return value.decode("latin-1")
+    return None
+
+
 @dataclass
 class _CachedReadOperation(Operation):
     """The latest-forecast operation, with its ``ETag`` and ``Cache-Control`` headers documented
-    on the 200 and 304 answers (their specs are given explicitly, so Litestar adds no headers)."""
+    on the 200 and 304 answers (their specs are given explicitly, so Litestar adds no headers),
+    and its ``If-None-Match`` parameter, which the handler reads from the raw headers."""
 
     def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or ()),
+            Parameter(
+                name="If-None-Match",
+                param_in=ParamType.HEADER,
+                schema=Schema(
+                    one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)],
+                    description=_IF_NONE_MATCH_DESCRIPTION,
+                ),
+                description=_IF_NONE_MATCH_DESCRIPTION,
+                required=False,
+                deprecated=False,
+            ),
+        ]
         for status in ("200", "304"):
             response = (self.responses or {}).get(status)
             if isinstance(response, OpenAPIResponse):
@@ -117,25 +156,15 @@ class ForecastsController(Controller):
         },
         operation_class=_CachedReadOperation,
     )
-    async def latest(
-        self,
-        *,
-        state: State,
-        symbol: SymbolPath,
-        if_none_match: Annotated[
-            str | None,
-            HeaderParameter(
-                name="If-None-Match",
-                description="ETag of a copy the client holds.",
-                required=False,
-            ),
-        ] = None,
-    ) -> CachedAnswer:
+    async def latest(self, *, request: Request[Any, Any, Any], symbol: SymbolPath) -> CachedAnswer:
         # The hot path, kept lean on purpose: the service comes straight from the app state and
-        # the symbol is normalised here (no dependency resolution), and the body and headers
-        # were encoded when the forecast was cached, so answering is two ASGI messages.
-        entry = await forecast_service(state).latest_response(normalize_symbol(symbol))
-        if entry.matches(if_none_match):
+        # the symbol is normalised here (no dependency resolution); ``request`` rather than
+        # ``state``, because Litestar builds a new ``State`` for a ``state`` argument on every
+        # call, and ``If-None-Match`` comes from the raw headers (see ``_if_none_match``). The
+        # body and headers were encoded when the forecast was cached: answering is two ASGI
+        # messages.
+        entry = await forecast_service(request.app.state).latest_response(normalize_symbol(symbol))
+        if entry.matches(_if_none_match(request.scope)):
             return CachedAnswer(HTTP_304_NOT_MODIFIED, entry.not_modified_headers, b"")
         return CachedAnswer(HTTP_200_OK, entry.ok_headers, entry.body)
 

@@ -57,6 +57,20 @@ def test_every_route_is_documented_with_its_errors(client: TestClient[Any]) -> N
     } in train_examples
 
 
+def test_the_cached_read_documents_its_conditional_request(client: TestClient[Any]) -> None:
+    """The handler reads ``If-None-Match`` from the raw headers, not through a Litestar
+    parameter, so the document must still name it, with the validators it answers with."""
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    operation = paths["/symbols/{symbol}/forecast"]["get"]
+    parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
+    assert set(parameters) == {("path", "symbol"), ("header", "If-None-Match")}
+    header = parameters[("header", "If-None-Match")]
+    assert header["required"] is False
+    assert {"type": "string"} in header["schema"]["oneOf"]
+    for status in ("200", "304"):
+        assert set(operation["responses"][status]["headers"]) == {"ETag", "Cache-Control"}
+
+
 def test_swagger_ui_uses_only_local_assets(client: TestClient[Any]) -> None:
     page = client.get("/schema/swagger")
     assert page.status_code == 200
