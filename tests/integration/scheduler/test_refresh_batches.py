@@ -241,3 +241,34 @@ async def test_a_bulk_registration_backfills_and_forecasts_its_symbols_in_batche
                 select(ForecastRow.model_kind).where(ForecastRow.symbol == symbol).distinct()
             )
             assert list(kinds) == ["naive"]  # no model yet: the baseline serves
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_a_node_holds_as_many_batches_at_once_as_its_setting(
+    harness: Any, tiny_artifact: ModelArtifact, concurrency: int
+) -> None:
+    """``refresh_batch_concurrency``: with 1, a node with free job slots still runs its batches
+    one after the other (so two nodes share the last batches of a refresh instead of one
+    claiming them all); with 3, the same three batches overlap."""
+    for symbol in GOOD:
+        harness.write_prices(symbol)
+    await seed(harness, list(GOOD), tiny_artifact, bars=True)
+    config = harness.config(refresh_batch_size=1, refresh_batch_concurrency=concurrency)
+    assert config.max_concurrent_jobs >= 3
+    async with harness.node(config), harness.client() as client:
+        await harness.enqueue(client, JobKind.REFRESH, {"exchange": "XNYS"}, symbol=None)
+        await harness.wait_for(harness.idle, within=60, what="the refresh")
+    batches = [job for job in await harness.jobs() if job.kind == JobKind.REFRESH_BATCH]
+    assert len(batches) == 3
+    assert {job.status for job in batches} == {JobStatus.SUCCEEDED}
+    spans = sorted((job.started_at, job.finished_at) for job in batches)
+    overlapping = sum(
+        1 for earlier, later in zip(spans, spans[1:], strict=False) if later[0] < earlier[1]
+    )
+    if concurrency == 1:
+        assert overlapping == 0, spans
+    else:
+        assert overlapping >= 1, spans
+    counts = await forecasts_by_symbol(harness)
+    assert sorted(counts) == sorted(GOOD)
+    assert all(list(c.values()) == [1] for c in counts.values()), counts
