@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -262,9 +263,7 @@ async def test_a_node_holds_as_many_batches_at_once_as_its_setting(
     assert len(batches) == 3
     assert {job.status for job in batches} == {JobStatus.SUCCEEDED}
     spans = sorted((job.started_at, job.finished_at) for job in batches)
-    overlapping = sum(
-        1 for earlier, later in zip(spans, spans[1:], strict=False) if later[0] < earlier[1]
-    )
+    overlapping = sum(1 for earlier, later in pairwise(spans) if later[0] < earlier[1])
     if concurrency == 1:
         assert overlapping == 0, spans
     else:
