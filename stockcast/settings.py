@@ -80,7 +80,7 @@ class Settings:
     backfill_years: int = 10
     #: Symbols per batch job of the daily refresh after a close.
     refresh_batch_size: int = 50
-    refresh_batch_concurrency: int = 1
+    refresh_batch_concurrency: int = 4
     #: The ``retrain_global`` schedule: ``off`` (none; queued on demand only), ``weekly`` or
     #: ``monthly`` (after the default exchange's last close of each week or month).
     global_retrain_cadence: str = "off"
@@ -154,7 +154,7 @@ class Settings:
                 "STOCKCAST_REFRESH_BATCH_SIZE", "50", _int_between(1, 10_000)
             ),
             refresh_batch_concurrency=reader.get(
-                "STOCKCAST_REFRESH_BATCH_CONCURRENCY", "1", _int_between(1, 64)
+                "STOCKCAST_REFRESH_BATCH_CONCURRENCY", "4", _int_between(1, 64)
             ),
             global_retrain_cadence=reader.get(
                 "STOCKCAST_GLOBAL_RETRAIN_CADENCE", "off", _choice(GLOBAL_RETRAIN_CADENCES)

@@ -12,7 +12,7 @@ from stockcast.settings import Settings, SettingsError
 VARIABLE = "STOCKCAST_REFRESH_BATCH_CONCURRENCY"
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 1), ("1", 1), ("3", 3), ("64", 64)])
+@pytest.mark.parametrize(("value", "expected"), [(None, 4), ("1", 1), ("3", 3), ("64", 64)])
 def test_the_variable_sets_the_node_limit(value: str | None, expected: int) -> None:
     env = {} if value is None else {VARIABLE: value}
     assert scheduler_config(Settings.from_env(env)).refresh_batch_concurrency == expected
