@@ -23,6 +23,11 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
     raise NotImplementedError(f"no upsert for dialect {name!r}")
 
 
+def is_postgresql(session: AsyncSession) -> bool:
+    """Whether ``session`` talks to PostgreSQL (where a repository takes a faster path)."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 S = TypeVar("S", bound=Select[Any])
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from db.base import utcnow
 from db.models import ModelArtifactRow, ModelStatus, ModelVersion
+from db.repositories._dialect import is_postgresql
 
 
 class ModelVersionNotFoundError(LookupError):
@@ -151,7 +152,7 @@ class ModelVersionRepository:
         if not version_ids:
             return {}
         ids = sorted(set(version_ids))
-        if self._session.get_bind().dialect.name == "postgresql":
+        if is_postgresql(self._session):
             return await self._artifacts_in_binary(ids)
         result = await self._session.execute(
             select(

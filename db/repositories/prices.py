@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import UTCDateTime, utcnow
 from db.models import PriceBar
-from db.repositories._dialect import dialect_insert, within_dates
+from db.repositories._dialect import dialect_insert, is_postgresql, within_dates
 
 _UPSERT_CHUNK = 5000  # rows per execution (bounds the parameter lists held at once)
 _ARRAY_CHUNK = 50_000  # rows per unnest statement on PostgreSQL
@@ -88,7 +88,7 @@ class PriceRepository:
         (an executemany is SQLite's fast path)."""
         if not rows:
             return
-        if self._session.get_bind().dialect.name == "postgresql":
+        if is_postgresql(self._session):
             await self._upsert_arrays(rows)
             return
         statement = dialect_insert(self._session, PriceBar)
@@ -130,7 +130,7 @@ class PriceRepository:
         SQLite answers the ``GROUP BY`` from the same index."""
         if not symbols:
             return {}
-        if self._session.get_bind().dialect.name == "postgresql":
+        if is_postgresql(self._session):
             result = await self._session.execute(_PG_LAST_DATES, {"symbols": sorted(set(symbols))})
             return {row[0]: row[1] for row in result if row[1] is not None}
         result = await self._session.execute(
@@ -149,7 +149,7 @@ class PriceRepository:
         against 55 ms."""
         if not symbols:
             return {}
-        if self._session.get_bind().dialect.name == "postgresql":
+        if is_postgresql(self._session):
             result = await self._session.execute(
                 _PG_LOAD_RECENT, {"symbols": sorted(set(symbols)), "last": last}
             )

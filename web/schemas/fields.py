@@ -38,15 +38,16 @@ ModelName = Annotated[
 ]
 
 
-def _bounded(limits: IntRange, description: str, example: int) -> msgspec.Meta:
+def bounded(limits: IntRange, description: str, example: int) -> msgspec.Meta:
+    """An integer field's constraints and documentation from its range in ``forecasting.limits``."""
     return msgspec.Meta(ge=limits.low, le=limits.high, description=description, examples=[example])
 
 
-Horizon = Annotated[int, _bounded(HORIZON, "Trading days forecast ahead.", HORIZON.default)]
-Lookback = Annotated[int, _bounded(LOOKBACK, "Trading days the model reads.", LOOKBACK.default)]
-Epochs = Annotated[int, _bounded(EPOCHS, "Training epochs.", 5)]
-BatchSize = Annotated[int, _bounded(BATCH_SIZE, "Training batch size.", 32)]
-Folds = Annotated[int, _bounded(FOLDS, "Walk-forward backtest folds.", FOLDS.default)]
+Horizon = Annotated[int, bounded(HORIZON, "Trading days forecast ahead.", HORIZON.default)]
+Lookback = Annotated[int, bounded(LOOKBACK, "Trading days the model reads.", LOOKBACK.default)]
+Epochs = Annotated[int, bounded(EPOCHS, "Training epochs.", 5)]
+BatchSize = Annotated[int, bounded(BATCH_SIZE, "Training batch size.", 32)]
+Folds = Annotated[int, bounded(FOLDS, "Walk-forward backtest folds.", FOLDS.default)]
 
 
 def normalized(struct: msgspec.Struct, field: str = "symbol") -> None:

@@ -15,7 +15,7 @@ from db.contracts import RetrainGlobalParams
 from forecasting.limits import EPOCHS, WINDOWS_PER_EPOCH
 from forecasting.promotion import PromotionPolicy
 from forecasting.symbols import normalize_symbol
-from web.schemas.fields import Epochs, Folds, Symbol
+from web.schemas.fields import Epochs, Folds, Symbol, bounded
 from web.schemas.jobs import QueuedJob
 
 #: The most symbols one request may name: a bound on the body, far above any watchlist it names.
@@ -23,26 +23,20 @@ MAX_GLOBAL_SYMBOLS = 10_000
 
 WarmStartEpochs = Annotated[
     int,
-    msgspec.Meta(
-        ge=EPOCHS.low,
-        le=EPOCHS.high,
-        description=(
-            "Fine-tune from each champion's weights with at most this many epochs (later "
-            "backtest folds from the previous fold's); absent: train from scratch."
-        ),
-        examples=[3],
+    bounded(
+        EPOCHS,
+        "Fine-tune from each champion's weights with at most this many epochs (later "
+        "backtest folds from the previous fold's); absent: train from scratch.",
+        3,
     ),
 ]
 WindowsPerEpoch = Annotated[
     int,
-    msgspec.Meta(
-        ge=WINDOWS_PER_EPOCH.low,
-        le=WINDOWS_PER_EPOCH.high,
-        description=(
-            "Training windows drawn afresh each epoch from the pooled watchlist (validation "
-            f"scores a fixed sample of half as many); absent: {WINDOWS_PER_EPOCH.default:,}."
-        ),
-        examples=[WINDOWS_PER_EPOCH.default],
+    bounded(
+        WINDOWS_PER_EPOCH,
+        "Training windows drawn afresh each epoch from the pooled watchlist (validation "
+        f"scores a fixed sample of half as many); absent: {WINDOWS_PER_EPOCH.default:,}.",
+        WINDOWS_PER_EPOCH.default,
     ),
 ]
 GlobalSymbols = Annotated[
