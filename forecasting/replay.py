@@ -132,6 +132,9 @@ def replay_clock(
 class ReplaySource:
     """A static source seen through a :class:`ReplayClock`: no bar after the simulated session."""
 
+    #: It reads its base's files (see :func:`forecasting.sources.reads_locally`).
+    reads_locally: Final = True
+
     def __init__(self, base: CsvSource, clock: ReplayClock) -> None:
         self.base = base
         self.clock = clock

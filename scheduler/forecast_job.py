@@ -229,7 +229,7 @@ async def forecast_symbol(context: JobContext[SymbolArguments]) -> JobResult:
     if not records:
         raise NoPricesError(symbol)
     forecast, calibration = await anyio.to_thread.run_sync(
-        predict_served, records, served, horizon, exchange
+        predict_served, records, served, horizon, exchange, limiter=runtime.compute_limiter
     )
     if calibration is None and served.recipe is not None:
         served = Served()  # the plan could not serve (see the log): the naive baseline did

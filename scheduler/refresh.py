@@ -50,7 +50,14 @@ from db.repositories import (
 )
 from forecasting.calendar import last_closed_session
 from forecasting.listings import ReportedListing
-from forecasting.sources import BatchFetch, FetchRequest, NoDataError, SourceError, fetch_batch
+from forecasting.sources import (
+    BatchFetch,
+    FetchRequest,
+    NoDataError,
+    SourceError,
+    fetch_batch,
+    reads_locally,
+)
 from forecasting.sources.batch import SYMBOL_FAILURES
 from forecasting.symbols import InvalidSymbolError, normalize_symbol
 from scheduler.conversions import frame_to_records
@@ -149,7 +156,10 @@ async def refresh_batch(context: JobContext[RefreshBatchArguments]) -> RefreshBa
     clock.lap("store")
     stocked = [symbol for symbol in batch.symbols if symbol not in batch.failures]
     forecast = await forecast_batch(
-        runtime.sessions, stocked, history=runtime.config.forecast_history
+        runtime.sessions,
+        stocked,
+        history=runtime.config.forecast_history,
+        limiter=runtime.compute_limiter,
     )
     for symbol, error in forecast.failures.items():
         batch.fail(symbol, error)
@@ -252,9 +262,7 @@ async def _fetch(context: JobContext[RefreshBatchArguments], batch: _Batch) -> d
     requests = await _requests(context, batch)
     if not requests:
         return {}
-    answer: BatchFetch = await anyio.to_thread.run_sync(
-        partial(fetch_batch, context.runtime.source, requests), abandon_on_cancel=True
-    )
+    answer = await _fetch_in_thread(context, requests)
     _raise_if_source_down(answer, len(requests))
     for symbol, error in answer.failed.items():
         if isinstance(error, NoDataError) and batch.last.get(symbol) is not None:
@@ -275,6 +283,20 @@ async def _fetch(context: JobContext[RefreshBatchArguments], batch: _Batch) -> d
         if last is None or any(record.date > last for record in records):
             new[symbol] = _New(records=records, listing=item.listing)
     return new
+
+
+async def _fetch_in_thread(
+    context: JobContext[RefreshBatchArguments], requests: list[FetchRequest]
+) -> BatchFetch:
+    """``fetch_batch`` in a worker thread: a local source's parsing takes the node's compute
+    slot (:attr:`~scheduler.runtime.WorkerRuntime.compute_limiter`), a network source's wait
+    does not (its fetches overlap each other and the others' computing)."""
+    runtime = context.runtime
+    limiter = runtime.compute_limiter if reads_locally(runtime.source) else None
+    answer: BatchFetch = await anyio.to_thread.run_sync(
+        partial(fetch_batch, runtime.source, requests), abandon_on_cancel=True, limiter=limiter
+    )
+    return answer
 
 
 def _raise_if_source_down(answer: BatchFetch, requested: int) -> None:
@@ -299,9 +321,7 @@ async def _refetch(
         return None
     start = backfill_start(end, context.runtime.config.backfill_years)
     request = FetchRequest(symbol=symbol, start=start, end=end, exchange=batch.exchange)
-    answer: BatchFetch = await anyio.to_thread.run_sync(
-        partial(fetch_batch, context.runtime.source, [request]), abandon_on_cancel=True
-    )
+    answer = await _fetch_in_thread(context, [request])
     if symbol in answer.failed:
         batch.fail(symbol, answer.failed[symbol])
         return None

@@ -9,8 +9,9 @@ already forecast. The check and the insert happen under a lock on the batch's sy
 runs of one batch at the same time cannot both forecast a symbol either.
 
 Each served model is rebuilt from its artifact once per batch (:class:`NetworkCache`), and the
-CPU work runs in one worker thread per batch. A symbol whose forecast fails is reported in
-``failures`` and never costs the others theirs.
+CPU work runs in one worker thread per batch, taking turns with the node's other batches (the
+node's compute slot). A symbol whose forecast fails is reported in ``failures`` and never costs
+the others theirs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from scheduler.forecast_job import (
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from anyio import CapacityLimiter
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -70,14 +72,20 @@ class ForecastOutcome:
 
 
 async def forecast_batch(
-    sessions: async_sessionmaker[AsyncSession], symbols: Sequence[str], *, history: int
+    sessions: async_sessionmaker[AsyncSession],
+    symbols: Sequence[str],
+    *,
+    history: int,
+    limiter: CapacityLimiter | None = None,
 ) -> ForecastOutcome:
-    """Forecast every one of ``symbols`` (active, with bars) not yet forecast for its last bar."""
+    """Forecast every one of ``symbols`` (active, with bars) not yet forecast for its last bar;
+    the CPU work runs in a worker thread holding a token of ``limiter`` (the node's compute
+    slot) when one is given."""
     outcome = ForecastOutcome()
     inputs = await _load_inputs(sessions, symbols, history, outcome)
     if not inputs:
         return outcome
-    made = await anyio.to_thread.run_sync(_predict_all, inputs, outcome.failures)
+    made = await anyio.to_thread.run_sync(_predict_all, inputs, outcome.failures, limiter=limiter)
     issued_at = utcnow()
     forecasts = [_new_forecast(item, result, issued_at) for item, result in made]
     async with sessions.begin() as session:

@@ -64,6 +64,11 @@ class InFlightJobs:
         await self._idle.wait()
 
 
+def one_at_a_time() -> CapacityLimiter:
+    """A limiter of one token (a fresh one per worker runtime)."""
+    return anyio.CapacityLimiter(1)
+
+
 def wall_clock() -> datetime:
     """The real "now", aware UTC: the clock of every run that is not a replay."""
     return datetime.now(UTC)
@@ -80,6 +85,13 @@ class WorkerRuntime:
     scheduler: AsyncScheduler
     source: PriceSource
     train_limiter: CapacityLimiter
+    #: The node's CPU-bound work in threads (a refresh batch's forecasts, a local source's
+    #: parsing) runs one piece at a time. Threads of one process share the GIL: four batches
+    #: computing at once took 52 s to refresh 1,000 symbols where one at a time took 36 s
+    #: (bench/refresh.py), and woke the event loop late for the others' database replies. Their
+    #: database waits still overlap: a node runs as many batches as its setting allows, and only
+    #: their computing takes turns.
+    compute_limiter: CapacityLimiter = field(default_factory=one_at_a_time)
     in_flight: InFlightJobs = field(default_factory=InFlightJobs)
     #: "Now" for the jobs' clock-driven choices (the last closed session): the wall clock, or
     #: the simulated one of a market replay (:mod:`scheduler.replay`).

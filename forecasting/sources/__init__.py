@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from forecasting.sources.base import InvalidDateRangeError, PriceSource
+from forecasting.sources.base import InvalidDateRangeError, PriceSource, reads_locally
 from forecasting.sources.batch import (
     BatchFetch,
     BatchPolicy,
@@ -66,6 +66,7 @@ __all__ = [
     "fetch_with_listing",
     "make_source",
     "parse_source_spec",
+    "reads_locally",
 ]
 
 _LAZY = {"YFinanceSource", "YahooSession"}

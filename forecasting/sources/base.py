@@ -43,6 +43,13 @@ class PriceSource(Protocol):
     ) -> pd.DataFrame: ...
 
 
+def reads_locally(source: PriceSource) -> bool:
+    """Whether ``source`` reads files on this machine, so that a fetch is CPU work (parsing and
+    validating) rather than a wait on a network. A source says so with a true ``reads_locally``
+    attribute; one that does not is taken to wait on a network, whose fetches may overlap."""
+    return getattr(source, "reads_locally", False) is True
+
+
 def check_range(start: date | None, end: date | None) -> None:
     """Refuse an inverted range before any I/O is done for it."""
     if start is not None and end is not None and start > end:

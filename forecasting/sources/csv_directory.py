@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,10 @@ class CsvSource:
     ``cache_size`` is how many files' validated bars are kept (a 20-year file is about 0.3 MB):
     enough for the refresh batches in flight on a node (four batches of fifty by default).
     """
+
+    #: A fetch parses and validates files on this disk: CPU work, which a node runs one batch at
+    #: a time (:func:`~forecasting.sources.base.reads_locally`).
+    reads_locally: Final = True
 
     def __init__(
         self, directory: str | Path, *, name: str | None = None, cache_size: int = 256
