@@ -1,29 +1,48 @@
-"""Time to refresh N symbols after a close: ingest the new session from CSV and store a forecast
-from each symbol's trained champion, with 1 and with 2 scheduler worker processes on PostgreSQL.
+"""Time to refresh N symbols after a close: ingest the new session from CSV, store a forecast
+from each symbol's served plan and evaluate the forecasts that matured, with 1 and with 2
+scheduler worker processes on PostgreSQL.
 
     .venv/bin/python bench/refresh.py [--symbols 100] [--rounds 3] [--concurrency 4]
-        [--batch-size 50] [--processes 1,2]
+        [--batch-size 50] [--processes 1,2] [--batch-concurrency 1,4]
+        [--policy always] [--warm-up-days 5] [--bare]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--prices DIR]
 
-Setup (not timed): 100 CSV files A000..A099, each the last ``--rows`` bars of one of the eight
-shared price files (round robin); a template database holding every symbol on the watchlist, its
-history without the newest bar, and a champion. One LSTM (the service's default shape: lookback
-60, horizon 5, hidden 64, 2 layers) is trained once, on A000, and its artifact serves as every
-symbol's champion: a forecast costs the same whichever weights the network holds.
+Setup (not timed), the steady state of a service that has run for days: N CSV files A000..,
+each the last ``--rows`` bars of one of the eight shared price files (round robin), at first
+without their newest ``--warm-up-days`` bars; a template database holding every symbol on the
+watchlist with that history less its newest bar. A000 gets its first training as the retrain job
+runs it (the worker's defaults for an ``initial`` training: 5 epochs, 1 backtest fold; the
+service's LSTM shape: lookback 60, horizon 5, hidden 64, 2 layers), in a child process, judged by
+the gate under ``--policy`` (default ``always``, so that the plan serves the LSTM, the costlier
+forecast: under ``evidence`` a 5-epoch LSTM rarely beats naive and drift) and recorded with its
+served plan by ``record_training_outcome``. Every other symbol gets the same weights as a
+champion version of its own and the same plan pointing at it (``ServedPlanRepository.add``): a
+forecast costs the same whichever weights the network holds. Then, once per warm-up day, the
+next bar is appended to every CSV file and an untimed refresh runs with the worker processes, so
+the forecasts of the last ``--warm-up-days`` sessions, their filled actuals and the plans'
+adaptive-conformal states are written by the service itself. Finally the CSV files get their
+newest bar, which the timed refresh ingests. ``--bare`` keeps the earlier set-up: one model
+trained once (2 epochs) and reused as every symbol's champion, no plan (the bare-LSTM forecast)
+and no earlier forecasts (nothing to evaluate), with the full CSV files.
 
 Timed, per round: a fresh copy of the template; N ``python -m scheduler --role worker`` processes
 (started before the clock starts); the clock runs from enqueueing the ``refresh`` job of the
 exchange (what the ``refresh:XNYS`` schedule queues after the close) until every symbol has a
 stored forecast for the new session. The refresh splits the symbols into ``refresh_batch`` jobs of
 ``--batch-size``; each fetches its symbols' new bars in one call, upserts them, forecasts every
-symbol and evaluates matured forecasts in bulk. Prints the median over rounds; the rounds
-interleave the process counts (1, 2, 1, 2, ...).
+symbol and evaluates matured forecasts in bulk (in steady state, one step of each of the last
+five forecasts per symbol, fed to its plan's calibration). Each round also reports when every
+batch had finished (the last batches' evaluate stage runs after their forecasts are stored), the
+forecasts made, the steps evaluated (the batches' results) and the plans updated, and the stage
+times of every batch. Prints the median over rounds; the rounds interleave the process counts
+(1, 2, 1, 2, ...) and the ``--batch-concurrency`` values.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import statistics
@@ -31,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +60,8 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_PRICES = Path(__file__).resolve().parents[2] / "shared" / "data" / "prices"
 if TYPE_CHECKING:
+    from db.contracts import RecordedModel
+    from db.models import ServedPlan
     from forecasting.artifacts import ModelArtifact
 
 Worker = tuple["subprocess.Popen[bytes]", Path, str]
@@ -63,6 +85,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--processes", default="1,2", help="worker process counts to time, comma separated"
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help=(
+            "the earlier set-up: one model reused as every symbol's champion, no served plan and "
+            "no earlier forecasts (the bare-LSTM forecast, an evaluate stage with nothing to do)"
+        ),
+    )
+    parser.add_argument(
+        "--policy",
+        default="always",
+        help="promotion policy of A000's training (default 'always': the plan serves the LSTM)",
+    )
+    parser.add_argument(
+        "--warm-up-days",
+        type=int,
+        default=5,
+        help="untimed daily refreshes before the timed one (default: the horizon, 5)",
+    )
     add_source_arguments(parser)
     return parser.parse_args()
 
@@ -79,13 +120,26 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def write_csvs(prices: Path, target: Path, count: int, rows: int) -> list[str]:
+def write_csvs(prices: Path, target: Path, count: int, rows: int, *, drop: int = 0) -> list[str]:
+    """A000..A{count-1}: each the last ``rows`` bars of one shared price file (round robin),
+    less its newest ``drop`` bars (the sessions that have not closed yet)."""
     target.mkdir(parents=True, exist_ok=True)
     symbols = [f"A{n:03d}" for n in range(count)]
     for n, symbol in enumerate(symbols):
         lines = (prices / f"{SOURCES[n % len(SOURCES)]}.csv").read_text().splitlines()
-        (target / f"{symbol}.csv").write_text("\n".join([lines[0], *lines[1:][-rows:]]) + "\n")
+        bars = lines[1:][-rows:]
+        bars = bars[: len(bars) - drop]
+        (target / f"{symbol}.csv").write_text("\n".join([lines[0], *bars]) + "\n")
     return symbols
+
+
+def newest_bar(csv_dir: Path, symbols: list[str]) -> date:
+    """The oldest of the CSV files' newest bars (the price files end on different days): every
+    symbol is refreshed once it has a forecast from a bar on or after it."""
+    from forecasting.sources import CsvSource
+
+    source = CsvSource(csv_dir)
+    return min(source.newest_date(s) for s in symbols[: len(SOURCES)])
 
 
 def train_champion(csv_dir: Path, symbol: str) -> ModelArtifact:
@@ -124,7 +178,11 @@ class Admin:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtifact) -> None:
+async def seed(
+    url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtifact | None = None
+) -> None:
+    """Every symbol on the watchlist with its CSV history less the newest bar (tonight's); with
+    ``artifact``, that model as every symbol's champion (``--bare``: no served plan)."""
     from db.engine import create_async_db_engine, create_session_factory
     from db.repositories import (
         ModelVersionRepository,
@@ -147,6 +205,8 @@ async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtif
                     symbol=symbol, exchange=DEFAULT_EXCHANGE, horizon=5, lookback=60
                 )
                 await PriceRepository(session).upsert(symbol, records)
+                if artifact is None:
+                    continue
                 versions = ModelVersionRepository(session)
                 row = await versions.add(
                     NewModelVersion(
@@ -154,6 +214,122 @@ async def seed(url: str, csv_dir: Path, symbols: list[str], artifact: ModelArtif
                     )
                 )
                 await versions.promote(row.id)
+    finally:
+        await engine.dispose()
+
+
+async def train_served(url: str, symbol: str, policy: str) -> RecordedModel:
+    """The first training of a newly watched ``symbol`` as the retrain job runs it: its stored
+    bars, the worker's default settings for an ``initial`` training (``RetrainParams``), the
+    training and the gate in a child process (``train_in_child``), then the version, the gate's
+    verdict and the served plan recorded in one transaction (``record_training_outcome``)."""
+    import anyio.to_process
+
+    from db.contracts import RetrainParams, to_json
+    from db.engine import create_async_db_engine, create_session_factory
+    from db.repositories import PriceRepository
+    from forecasting.promotion import parse_policy
+    from scheduler.config import TrainingDefaults
+    from scheduler.conversions import records_to_bars
+    from scheduler.model_records import record_training_outcome
+    from scheduler.retrain import training_configs
+    from scheduler.training_process import TrainingRequest, train_in_child
+
+    params = RetrainParams(initial=True, policy=policy)
+    defaults = TrainingDefaults()
+    model, train, backtest = training_configs(params, horizon=5, lookback=60, defaults=defaults)
+    engine = create_async_db_engine(url)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions() as session:
+            records = await PriceRepository(session).load(symbol)
+        request = TrainingRequest(
+            symbol=symbol,
+            bars=records_to_bars(records),
+            model_config=model,
+            train_config=train,
+            backtest_config=backtest,
+            policy=parse_policy(policy),
+            champion=None,
+            tracking_uri=None,
+            model_name=None,
+            artifact_root=None,
+            log_level=logging.WARNING,
+        )
+        outcome = await anyio.to_process.run_sync(train_in_child, request, cancellable=True)
+        return await record_training_outcome(
+            sessions,
+            symbol=symbol,
+            outcome=outcome,
+            params={
+                **to_json(params),
+                "model": model.to_dict(),
+                "train": train.to_dict(),
+                "backtest": backtest.to_dict(),
+                "policy": request.policy.value,
+            },
+        )
+    finally:
+        await engine.dispose()
+
+
+async def copy_served(url: str, trained: str, symbols: list[str]) -> ServedPlan:
+    """Every other symbol gets ``trained``'s champion weights as a champion version of its own
+    and the same served plan (recipe, candidate, evidence) pointing at that version, through the
+    repositories the retrain records with. Returns the trained symbol's plan."""
+    from db.engine import create_async_db_engine, create_session_factory
+    from db.repositories import (
+        ModelVersionRepository,
+        NewModelVersion,
+        NewServedPlan,
+        ServedPlanRepository,
+    )
+    from scheduler.model_records import load_champion
+
+    engine = create_async_db_engine(url)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions() as session:
+            champion = await load_champion(session, trained)
+            plan = await ServedPlanRepository(session).current(trained)
+            if champion is None or plan is None:
+                raise RuntimeError(f"the training of {trained} left no champion or no plan")
+            version = await ModelVersionRepository(session).get(champion.version_id)
+        for symbol in symbols:
+            if symbol == trained:
+                continue
+            async with sessions.begin() as session:
+                versions = ModelVersionRepository(session)
+                row = await versions.add(
+                    NewModelVersion(
+                        symbol=symbol,
+                        weights=champion.artifact.weights,
+                        metadata=champion.artifact.metadata,
+                        params=version.params,
+                        metrics=version.metrics,
+                        baseline_metrics=version.baseline_metrics,
+                        backtest=version.backtest,
+                        train_start=version.train_start,
+                        train_end=version.train_end,
+                        training_seconds=version.training_seconds,
+                    )
+                )
+                await versions.promote(row.id)
+                await ServedPlanRepository(session).add(
+                    NewServedPlan(
+                        symbol=symbol,
+                        model_version_id=row.id,
+                        candidate=plan.candidate,
+                        point=plan.point,
+                        scale=plan.scale,
+                        uses_network=plan.uses_network,
+                        recalibrated=plan.recalibrated,
+                        reason=plan.reason,
+                        recipe=plan.recipe,
+                        evidence=plan.evidence,
+                    )
+                )
+        return plan
     finally:
         await engine.dispose()
 
@@ -208,30 +384,50 @@ def start_workers(
     return workers
 
 
-def stop_workers(workers: list[Worker]) -> None:
+def stop_workers(workers: list[Worker], *, quiet: bool = False) -> None:
+    """Stop the workers; unless ``quiet``, print each refresh batch's log line (the seconds of
+    its fetch, store, forecast, evaluate and first-trainings stages)."""
     for process, _, _ in workers:
         process.send_signal(signal.SIGTERM)
     for process, log, name in workers:
         if process.wait(timeout=60) != 0:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
+        if quiet:
+            continue
         for line in log.read_text(errors="replace").splitlines():
             if "refresh batch of" in line:  # where each batch spent its time
                 print(f"    {name}: {line.split('refresh batch of', 1)[1].strip()}", flush=True)
 
 
-async def refresh(url: str, symbols: list[str], newest: date) -> tuple[float, int]:
+@dataclass(frozen=True, kw_only=True)
+class Refreshed:
+    """One refresh: ``seconds`` until every symbol had its new forecast (the figure timed),
+    ``finished`` until every job of it had finished (the last batches' evaluate stage included),
+    what its batches reported, and how many served plans their evaluate stage updated."""
+
+    seconds: float
+    finished: float
+    failed: int
+    forecast: int
+    evaluated: int
+    plans_updated: int
+
+
+async def refresh(url: str, symbols: list[str], newest: date) -> Refreshed:
     """Enqueue the exchange's refresh, as its schedule does after the close; seconds until every
-    symbol has a forecast from its new bar."""
+    symbol has a forecast from its new bar, then the wait for every batch to finish."""
     from datetime import timedelta
 
     from apscheduler import AsyncScheduler
     from sqlalchemy import func, select
 
+    from db.base import utcnow
     from db.contracts import JobRequest
     from db.engine import create_async_db_engine, create_session_factory
     from db.enqueue import enqueue_jobs
     from db.jobstore import create_data_store, create_event_broker
-    from db.models import ForecastRow
+    from db.kinds import JobKind
+    from db.models import ForecastRow, JobRun, JobStatus, ServedPlan
     from db.repositories import JobRepository
     from forecasting.calendar import DEFAULT_EXCHANGE
 
@@ -240,7 +436,14 @@ async def refresh(url: str, symbols: list[str], newest: date) -> tuple[float, in
     fresh = select(func.count(func.distinct(ForecastRow.symbol))).where(
         ForecastRow.last_observed_date >= newest
     )
+    pending = select(func.count(JobRun.id)).where(
+        JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+    )
+    batches = select(JobRun.id, JobRun.result).where(JobRun.kind == JobKind.REFRESH_BATCH.value)
     try:
+        async with sessions() as session:
+            before = {row.id for row in await session.execute(batches)}
+        since = utcnow()
         async with AsyncScheduler(create_data_store(engine), create_event_broker(url)) as client:
             started = time.perf_counter()
             await enqueue_jobs(
@@ -258,38 +461,114 @@ async def refresh(url: str, symbols: list[str], newest: date) -> tuple[float, in
                 # A COUNT over the growing forecasts table: every 50 ms it took a quarter of a
                 # core from the workers it measures; 0.25 s bounds the error at 1% of a 25 s run.
                 await asyncio.sleep(0.25)
+            while True:  # the batches still evaluating (after the clock has stopped)
+                async with sessions() as session:
+                    if (await session.execute(pending)).scalar_one() == 0:
+                        finished = time.perf_counter() - started
+                        break
+                await asyncio.sleep(0.25)
             async with sessions() as session:
                 counts = await JobRepository(session).count_by_status()
-        return elapsed, counts.get("failed", 0)
+                results = [
+                    row.result or {}
+                    for row in await session.execute(batches)
+                    if row.id not in before
+                ]
+                updated = (
+                    await session.execute(
+                        select(func.count(ServedPlan.id)).where(ServedPlan.updated_at >= since)
+                    )
+                ).scalar_one()
+        return Refreshed(
+            seconds=elapsed,
+            finished=finished,
+            failed=counts.get("failed", 0),
+            forecast=sum(int(result.get("forecast", 0)) for result in results),
+            evaluated=sum(int(result.get("evaluated", 0)) for result in results),
+            plans_updated=int(updated),
+        )
     finally:
         await engine.dispose()
 
 
+def prepare_steady_state(
+    args: argparse.Namespace, admin: Admin, template: str, csv_dir: Path, workdir: Path
+) -> list[str]:
+    """The template as after days of service (see the module docstring): bars up to
+    ``--warm-up-days`` + 1 sessions before the newest, a first training of A000 through the
+    retrain's own functions, its champion and plan copied to every symbol, then one untimed
+    refresh per warm-up day, each after the next bar is appended to every CSV file."""
+    symbols = write_csvs(args.prices, csv_dir, args.symbols, args.rows, drop=args.warm_up_days)
+    template_url = admin.url_for(template)
+    asyncio.run(seed(template_url, csv_dir, symbols))
+    started = time.perf_counter()
+    print(f"training {symbols[0]} as a first retrain (policy {args.policy!r}) ...", flush=True)
+    recorded = asyncio.run(train_served(template_url, symbols[0], args.policy))
+    if not recorded.promoted or recorded.served_plan_id is None:
+        raise RuntimeError(f"the gate did not serve the trained model: {recorded.reason}")
+    plan = asyncio.run(copy_served(template_url, symbols[0], symbols))
+    print(
+        f"  trained and recorded in {time.perf_counter() - started:.1f} s: plan {plan.candidate} "
+        f"(point {plan.point}, scale {plan.scale}, network {plan.uses_network}, recalibrated "
+        f"{plan.recalibrated}), copied to every symbol with a champion version of its own",
+        flush=True,
+    )
+    processes = max(int(n) for n in args.processes.split(","))
+    for drop in range(args.warm_up_days, 0, -1):
+        write_csvs(args.prices, csv_dir, args.symbols, args.rows, drop=drop)
+        newest = newest_bar(csv_dir, symbols)
+        workers = start_workers(
+            processes, template_url, csv_dir, workdir, args.concurrency, args.batch_size
+        )
+        try:
+            day = asyncio.run(refresh(template_url, symbols, newest))
+        finally:
+            stop_workers(workers, quiet=True)
+        if day.failed:
+            raise RuntimeError(f"{day.failed} jobs failed; see {workdir}/worker-*.log")
+        print(
+            f"  warm-up refresh up to {newest}: {day.forecast} forecast, {day.evaluated} steps "
+            f"evaluated, {day.plans_updated} plans updated ({day.finished:.1f} s)",
+            flush=True,
+        )
+    write_csvs(args.prices, csv_dir, args.symbols, args.rows)
+    return symbols
+
+
 def main() -> None:
     args = parse_args()
-    from forecasting.sources import CsvSource
     from stockcast.schema import upgrade_database
 
     admin = Admin(args.admin_url)
+    setup_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
         workdir = Path(tmp)
         csv_dir = workdir / "prices"
-        symbols = write_csvs(args.prices, csv_dir, args.symbols, args.rows)
-        print(f"training one champion on {symbols[0]} ...", flush=True)
-        artifact = train_champion(csv_dir, symbols[0])
-        newest = min(CsvSource(csv_dir).newest_date(s) for s in symbols[: len(SOURCES)])
         template = "stockcast_bench_refresh_template"
         template_url = admin.create(template)
         upgrade_database(template_url)
-        asyncio.run(seed(template_url, csv_dir, symbols, artifact))
-        config = artifact.metadata["model_config"]
+        if args.bare:
+            symbols = write_csvs(args.prices, csv_dir, args.symbols, args.rows)
+            print(f"training one champion on {symbols[0]} ...", flush=True)
+            artifact = train_champion(csv_dir, symbols[0])
+            asyncio.run(seed(template_url, csv_dir, symbols, artifact))
+            described = (
+                "one model trained once and reused as every symbol's champion, no served plan, "
+                "no earlier forecasts"
+            )
+        else:
+            symbols = prepare_steady_state(args, admin, template, csv_dir, workdir)
+            described = (
+                f"A000's first training and plan copied to every symbol, "
+                f"{args.warm_up_days} untimed daily refreshes before the timed one"
+            )
+        newest = newest_bar(csv_dir, symbols)
         print(
             f"{len(symbols)} symbols A000..A{len(symbols) - 1:03d} from 8 CSV files "
-            f"({args.rows} bars each, the newest one ingested by the timed refresh); one model "
-            f"trained once and reused as every symbol's champion (lookback {config['lookback']}, "
-            f"horizon {config['horizon']}, hidden {config['hidden_size']}, "
-            f"{config['num_layers']} layers); {os.cpu_count()} CPU cores; PostgreSQL; "
-            f"{args.concurrency} job slots per worker process",
+            f"({args.rows} bars each, the newest one ingested by the timed refresh); {described} "
+            f"(lookback 60, horizon 5, hidden 64, 2 layers); {os.cpu_count()} CPU cores; "
+            f"PostgreSQL; {args.concurrency} job slots per worker process; setup took "
+            f"{time.perf_counter() - setup_started:.1f} s",
             flush=True,
         )
         counts = [int(n) for n in args.processes.split(",")]
@@ -300,6 +579,7 @@ def main() -> None:
         )
         setups = [(processes, batches) for batches in at_once for processes in counts]
         timings: dict[tuple[int, int | None], list[float]] = {setup: [] for setup in setups}
+        finishes: dict[tuple[int, int | None], list[float]] = {setup: [] for setup in setups}
         try:
             # Rounds interleave the set-ups (1, 2, 1, 2, ... processes), so a noisy neighbour on
             # this shared machine hurts them alike and the ratios are measured in one run.
@@ -317,16 +597,21 @@ def main() -> None:
                         batches,
                     )
                     try:
-                        seconds, failed = asyncio.run(refresh(url, symbols, newest))
+                        result = asyncio.run(refresh(url, symbols, newest))
                     finally:
                         stop_workers(workers)
                         admin.drop(name)
-                    if failed:
-                        raise RuntimeError(f"{failed} jobs failed; see {workdir}/worker-*.log")
-                    timings[processes, batches].append(seconds)
+                    if result.failed:
+                        raise RuntimeError(
+                            f"{result.failed} jobs failed; see {workdir}/worker-*.log"
+                        )
+                    timings[processes, batches].append(result.seconds)
+                    finishes[processes, batches].append(result.finished)
                     print(
                         f"  {processes} worker(s){_batches_label(batches)}, round {round_ + 1}: "
-                        f"{seconds:.2f} s",
+                        f"{result.seconds:.2f} s (every batch done at {result.finished:.2f} s; "
+                        f"{result.forecast} forecast, {result.evaluated} steps evaluated, "
+                        f"{result.plans_updated} plans updated)",
                         flush=True,
                     )
         finally:
@@ -338,9 +623,10 @@ def main() -> None:
         f"forecast, evaluate), median of {args.rounds}:"
     )
     for (processes, batches), seconds in medians.items():
+        done = statistics.median(finishes[processes, batches])
         print(
             f"  {processes} worker process(es){_batches_label(batches)}: {seconds:7.2f} s  "
-            f"({len(symbols) / seconds:6.1f} symbols/s)"
+            f"({len(symbols) / seconds:6.1f} symbols/s; every batch done: {done:7.2f} s)"
         )
     for batches in at_once:
         if (1, batches) in medians and (2, batches) in medians:
