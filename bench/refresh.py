@@ -105,7 +105,10 @@ def parse_args() -> argparse.Namespace:
         help="untimed daily refreshes before the timed one (default: the horizon, 5)",
     )
     add_source_arguments(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.warm_up_days < 0:
+        parser.error("--warm-up-days must be 0 or more")
+    return args
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
