@@ -309,6 +309,27 @@ class LSTMPredictor:
         center, scale = self._basis(bars, recipe, location, sigma)
         return center, recipe.half_widths(scale)
 
+    def predict_with_basis(
+        self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE
+    ) -> tuple[Forecast, FloatArray, FloatArray]:
+        """:meth:`predict` and :meth:`calibration_basis` from one pass of the networks: a served
+        forecast needs both, and asking each ran every network (and the scale model) twice."""
+        recipe = self._intervals
+        if recipe is None:
+            raise InvalidArtifactError("this model has no adaptive interval recipe")
+        if len(bars) < self.min_rows:
+            raise InsufficientDataError(needed=self.min_rows, got=len(bars), purpose="a forecast")
+        location, sigma = self.predict_distribution(bars, [len(bars) - 1])
+        center, scale = self._basis(bars, recipe, location[0], None if sigma is None else sigma[0])
+        forecast = build_forecast(
+            model_kind=self.served_kind,
+            bars=bars,
+            log_returns=center,
+            quantiles=recipe.half_widths(scale),
+            exchange=exchange,
+        )
+        return forecast, center, scale
+
     def predict(self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE) -> Forecast:
         """The forecast after the last bar; ``bars`` must hold at least :attr:`min_rows` rows.
         The more history ``bars`` holds (a few hundred rows), the less the scale model's start-up
@@ -425,15 +446,22 @@ class SimplePredictor:
         sigma = scale.sigma(closes, [len(bars) - 1], self._horizon)[0]
         return self.predict_log_returns(bars, [len(bars) - 1])[0], sigma
 
-    def predict(self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE) -> Forecast:
+    def predict_with_basis(
+        self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE
+    ) -> tuple[Forecast, FloatArray, FloatArray]:
+        """:meth:`predict` and the :meth:`calibration_basis` it was built from."""
         center, sigma = self.calibration_basis(bars)
-        return build_forecast(
+        forecast = build_forecast(
             model_kind=self.model_kind,
             bars=bars,
             log_returns=center,
             quantiles=self._intervals.half_widths(sigma),
             exchange=exchange,
         )
+        return forecast, center, sigma
+
+    def predict(self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE) -> Forecast:
+        return self.predict_with_basis(bars, exchange=exchange)[0]
 
 
 class NaivePredictor(SimplePredictor):

@@ -176,11 +176,10 @@ def predict_served(
         except PlanError as exc:
             logger.warning("%s; serving the naive baseline", exc)
         else:
-            forecast = predictor.predict(bars, exchange=exchange)
             recipe = predictor.intervals
             if recipe is None:  # pragma: no cover - plan_predictor always sets one
-                return forecast, None
-            center, sigma = predictor.calibration_basis(bars)
+                return predictor.predict(bars, exchange=exchange), None
+            forecast, center, sigma = predictor.predict_with_basis(bars, exchange=exchange)
             return forecast, issued_calibration(recipe, center, sigma)
         return NaivePredictor.from_bars(bars, horizon).predict(bars, exchange=exchange), None
     if served.artifact is not None:

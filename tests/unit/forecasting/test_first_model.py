@@ -66,6 +66,11 @@ def test_the_plan_serves_the_recipe_it_was_judged_with(first: TrainingOutcome) -
     np.testing.assert_allclose(
         np.log(upper / forecast.last_close), center + widths[0.95] * sigma, rtol=1e-9
     )
+    # The forecast job asks for both at once (one pass of the networks): the same numbers.
+    together, same_center, same_sigma = predictor.predict_with_basis(bars)
+    assert together == forecast
+    np.testing.assert_array_equal(same_center, center)
+    np.testing.assert_array_equal(same_sigma, sigma)
     figures = first.backtest["candidates"][plan.candidate]
     assert plan.evidence["backtest"]["coverage_80"] == figures["coverage_80"]
     assert plan.evidence["backtest"]["coverage_95"] == figures["coverage_95"]
