@@ -201,6 +201,11 @@ def _value_problems(frame: pd.DataFrame) -> list[tuple[int, str]]:
 
 
 def _date_problems(dates: pd.Series[pd.Timestamp], skip: set[int]) -> list[tuple[int, str]]:
+    values = dates.to_numpy()
+    if values.dtype.kind == "M" and not np.isnat(values).any() and (np.diff(values) > 0).all():
+        # Strictly increasing with no gap (every clean file): no problem, whatever is skipped.
+        # The row-by-row walk below costs a Timestamp per row, 2-5 ms a file.
+        return []
     found: list[tuple[int, str]] = []
     last_good: pd.Timestamp | None = None
     last_good_row = -1
