@@ -366,13 +366,11 @@ async def _first_trainings(
     runtime = context.runtime
     async with runtime.sessions() as session:
         trained = await ModelVersionRepository(session).symbols_with_versions(symbols)
-        jobs = JobRepository(session)
-        untrained = [
-            symbol
-            for symbol in symbols
-            if symbol not in trained
-            and not await jobs.has_pending(symbol=symbol, kind=JobKind.RETRAIN.value)
-        ]
+        candidates = [symbol for symbol in symbols if symbol not in trained]
+        pending = await JobRepository(session).pending_symbols(
+            candidates, kind=JobKind.RETRAIN.value
+        )
+        untrained = [symbol for symbol in candidates if symbol not in pending]
     requests = [JobRequest.retrain(s, RetrainParams(initial=True)) for s in untrained]
     if not requests:
         return {}

@@ -3,7 +3,7 @@ an APScheduler event it receives without coordinating with the others."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -191,6 +191,22 @@ class JobRepository:
             )
         )
         return bool(result.scalar())
+
+    async def pending_symbols(self, symbols: Collection[str], *, kind: str) -> set[str]:
+        """Those of ``symbols`` with a job of ``kind`` queued or running, in one query (a
+        refresh batch asks it of its fifty symbols before queueing their first trainings)."""
+        if not symbols:
+            return set()
+        result = await self._session.execute(
+            select(JobRun.symbol)
+            .where(
+                JobRun.symbol.in_(sorted(set(symbols))),
+                JobRun.kind == kind,
+                JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            )
+            .distinct()
+        )
+        return {symbol for symbol in result.scalars() if symbol is not None}
 
     async def pending_of_kind(self, kind: str) -> JobRun | None:
         """The oldest queued or running job of ``kind``, whatever its symbol: for a job of which

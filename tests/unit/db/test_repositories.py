@@ -344,6 +344,30 @@ async def test_job_lifecycle_is_idempotent(sessions: Sessions) -> None:
             await repo.finish("j1", status=JobStatus.RUNNING)
 
 
+async def test_pending_symbols_are_those_with_a_queued_or_running_job_of_the_kind(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        repo = JobRepository(session)
+        await repo.record_queued(job_id="q", kind="retrain", symbol="DIS")
+        await repo.record_queued(job_id="r", kind="retrain", symbol="KO")
+        await repo.mark_running(job_id="r", kind="retrain", symbol="KO", worker="w1")
+        await repo.record_queued(job_id="f", kind="retrain", symbol="JPM")
+        await repo.record_queued(job_id="i", kind="ingest", symbol="XOM")
+        await repo.record_queued(job_id="q2", kind="retrain", symbol="DIS")
+    async with sessions() as session, session.begin():
+        await JobRepository(session).finish("f", status=JobStatus.FAILED, error="boom")
+    async with sessions() as session:
+        repo = JobRepository(session)
+        asked = ["DIS", "KO", "JPM", "XOM", "SPY"]
+        pending = await repo.pending_symbols(asked, kind="retrain")
+        assert pending == {"DIS", "KO"}  # JPM's finished, XOM's is another kind, SPY has none
+        # The same answer, symbol by symbol, as has_pending gives.
+        assert pending == {s for s in asked if await repo.has_pending(symbol=s, kind="retrain")}
+        assert await repo.pending_symbols(asked, kind="ingest") == {"XOM"}
+        assert await repo.pending_symbols([], kind="retrain") == set()
+
+
 async def test_events_resume_after_an_id(sessions: Sessions) -> None:
     ready = ForecastReady(
         issued_at=datetime(2024, 1, 3, 22, tzinfo=UTC),
