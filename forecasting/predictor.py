@@ -299,16 +299,6 @@ class LSTMPredictor:
         location, sigma = self.predict_distribution(bars, [len(bars) - 1])
         return self._basis(bars, recipe, location[0], None if sigma is None else sigma[0])
 
-    def _served(
-        self, bars: pd.DataFrame, location: FloatArray, sigma: FloatArray | None
-    ) -> tuple[FloatArray, dict[float, FloatArray]]:
-        """The served centre (H,) and half-widths for the forecast after the last bar."""
-        recipe = self._intervals
-        if recipe is None:
-            return location, dict(self._quantiles)
-        center, scale = self._basis(bars, recipe, location, sigma)
-        return center, recipe.half_widths(scale)
-
     def predict_with_basis(
         self, bars: pd.DataFrame, *, exchange: str = DEFAULT_EXCHANGE
     ) -> tuple[Forecast, FloatArray, FloatArray]:
@@ -334,15 +324,16 @@ class LSTMPredictor:
         """The forecast after the last bar; ``bars`` must hold at least :attr:`min_rows` rows.
         The more history ``bars`` holds (a few hundred rows), the less the scale model's start-up
         value weighs in its volatility forecast."""
+        if self._intervals is not None:
+            return self.predict_with_basis(bars, exchange=exchange)[0]
         if len(bars) < self.min_rows:
             raise InsufficientDataError(needed=self.min_rows, got=len(bars), purpose="a forecast")
-        location, sigma = self.predict_distribution(bars, [len(bars) - 1])
-        center, half_widths = self._served(bars, location[0], None if sigma is None else sigma[0])
+        location, _ = self.predict_distribution(bars, [len(bars) - 1])
         return build_forecast(
             model_kind=self.served_kind,
             bars=bars,
-            log_returns=center,
-            quantiles=half_widths,
+            log_returns=location[0],
+            quantiles=dict(self._quantiles),
             exchange=exchange,
         )
 

@@ -86,11 +86,11 @@ class WorkerRuntime:
     source: PriceSource
     train_limiter: CapacityLimiter
     #: The node's CPU-bound work in threads (a refresh batch's forecasts, a local source's
-    #: parsing) runs one piece at a time. Threads of one process share the GIL: four batches
-    #: computing at once took 52 s to refresh 1,000 symbols where one at a time took 36 s
-    #: (bench/refresh.py), and woke the event loop late for the others' database replies. Their
-    #: database waits still overlap: a node runs as many batches as its setting allows, and only
-    #: their computing takes turns.
+    #: parsing) runs one piece at a time. Threads of one process share the GIL: with four
+    #: batches computing at once, one worker burned 51-57 CPU-s on a 1,000-symbol steady-state
+    #: refresh against 43-48 with this slot (bench/refresh.py). Their database waits still
+    #: overlap: a node runs as many batches as its setting allows, and only their computing
+    #: takes turns.
     compute_limiter: CapacityLimiter = field(default_factory=one_at_a_time)
     in_flight: InFlightJobs = field(default_factory=InFlightJobs)
     #: "Now" for the jobs' clock-driven choices (the last closed session): the wall clock, or
