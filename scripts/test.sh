@@ -16,4 +16,6 @@ echo "==> mypy"
 echo "==> import contracts (DESIGN.md's layers)"
 .venv/bin/lint-imports
 echo "==> pytest (PostgreSQL: ${STOCKCAST_TEST_POSTGRES_URL:-NOT RUN})"
-.venv/bin/pytest --durations=15 "$@"
+# One pytest worker per core (pytest-xdist), each test file on one worker so that a module's
+# trained fixtures are built once: on 2 cores the suite took 13 min against about 33 min serially.
+.venv/bin/pytest -n auto --dist loadfile --durations=15 "$@"

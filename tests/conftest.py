@@ -51,6 +51,9 @@ def anyio_backend() -> str:
 )
 def db_backend(request: pytest.FixtureRequest) -> str:
     backend: str = request.param
+    # Reports carry it to the summary below, from xdist's workers too (they collect, the
+    # controller does not).
+    request.node.user_properties.append(("db_backend", backend))
     if backend == "postgresql" and postgres_admin_url() is None:
         pytest.skip(NOT_RUN_REASON)
     return backend
@@ -187,33 +190,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database backends: sqlite and postgresql ({shown})"
 
 
-_BACKEND_OF_TEST = pytest.StashKey[dict[str, str]]()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember which backend each database test runs on, for the summary below."""
-    backends: dict[str, str] = {}
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "db_backend" in callspec.params:
-            backends[item.nodeid] = callspec.params["db_backend"]
-    config.stash[_BACKEND_OF_TEST] = backends
-
-
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
     """Say how many database tests ran on each backend, and shout if PostgreSQL did not run."""
-    backends = config.stash.get(_BACKEND_OF_TEST, {})
-    if not backends:
-        return
     counts: dict[str, dict[str, int]] = {"sqlite": {}, "postgresql": {}}
     for outcome in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
-            backend = backends.get(getattr(report, "nodeid", ""))
+            backend = dict(getattr(report, "user_properties", ())).get("db_backend")
             if backend is None or (outcome == "passed" and report.when != "call"):
                 continue
             counts[backend][outcome] = counts[backend].get(outcome, 0) + 1
+    if not any(counts.values()):
+        return
     terminalreporter.section("database backends")
     for backend, per in counts.items():
         shown = ", ".join(f"{n} {outcome}" for outcome, n in sorted(per.items())) or "none"

@@ -661,12 +661,24 @@ def test_dashboard_end_to_end(
     request.node.user_properties.append(("first_load", first_load))
 
 
+def _wait_until_no_fetch(page: Any, fetched: list[str], *, quiet_s: float) -> None:
+    """Until ``quiet_s`` has passed without a new request in ``fetched`` (Playwright delivers
+    request events only while the test waits on it, hence its own wait)."""
+    seen, since = len(fetched), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        page.wait_for_timeout(100)
+        if len(fetched) != seen:
+            seen, since = len(fetched), time.monotonic()
+
+
 def _pages_and_live_rows(chromium: Any, server: str, database_url: str, seeded: Seeded) -> None:
     """Two symbols a page: the page links fetch without a reload, the back button returns, and
     a forecast for a symbol on another page does not refetch this one (one on it does)."""
     expect = playwright_sync.expect
     context = chromium.new_context(viewport=DESKTOP, locale="en-US", timezone_id="UTC")
     page = context.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/ui/data/watchlist" in r.url else None)
     page.goto(f"{server}/?limit=2")
     rows = page.locator("tr[data-symbol]")
     expect(rows).to_have_count(2)
@@ -682,8 +694,10 @@ def _pages_and_live_rows(chromium: Any, server: str, database_url: str, seeded: 
     expect(rows).to_have_count(1)
     assert page.evaluate("() => window.__sameDocument === true")
 
-    fetched: list[str] = []
-    page.on("request", lambda r: fetched.append(r.url) if "/ui/data/watchlist" in r.url else None)
+    # Events of the earlier steps (a job queued for DIS) reach the new stream at once, and each
+    # refetches the page 250 ms later: let those settle before counting.
+    _wait_until_no_fetch(page, fetched, quiet_s=1.0)
+    fetched.clear()
     _run(_issue_forecast(database_url, "AAPL", seeded.last_day, seeded.closes["AAPL"][-1]))
     time.sleep(2)  # the AAPL event reaches the page, and is ignored: AAPL is not on it
     msft_point = _run(_issue_forecast(database_url, "MSFT", seeded.last_day, 400.0))
