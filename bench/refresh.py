@@ -414,9 +414,54 @@ class Refreshed:
     forecast: int
     evaluated: int
     plans_updated: int
+    #: CPU seconds of the workers and PostgreSQL while the clock ran (:class:`CpuSeconds`).
+    cpu: dict[str, float]
 
 
-async def refresh(url: str, symbols: list[str], newest: date) -> Refreshed:
+class CpuSeconds:
+    """CPU seconds (user + system) that the worker processes and this machine's PostgreSQL
+    server processes spend between :meth:`start` and :meth:`stop`, read from the kernel's
+    per-process accounts: what the timed window cost the machine, beside its wall time. A
+    process that cannot be read (gone, or not ours to read) is left out."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self._workers = worker_pids
+        self._before: dict[int, tuple[str, float]] = {}
+
+    def _snapshot(self) -> dict[int, tuple[str, float]]:
+        import psutil
+
+        seen: dict[int, tuple[str, float]] = {}
+        for pid in self._workers:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            seen[pid] = ("workers", times.user + times.system)
+        for process in psutil.process_iter(["name"]):
+            if process.info["name"] != "postgres":
+                continue
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            seen[process.pid] = ("postgres", times.user + times.system)
+        return seen
+
+    def start(self) -> None:
+        self._before = self._snapshot()
+
+    def stop(self) -> dict[str, float]:
+        spent = {"workers": 0.0, "postgres": 0.0}
+        for pid, (kind, seconds) in self._snapshot().items():
+            # A server process forked during the window (a new connection) counts from zero.
+            spent[kind] += seconds - self._before.get(pid, (kind, 0.0))[1]
+        return spent
+
+
+async def refresh(
+    url: str, symbols: list[str], newest: date, cpu: CpuSeconds | None = None
+) -> Refreshed:
     """Enqueue the exchange's refresh, as its schedule does after the close; seconds until every
     symbol has a forecast from its new bar, then the wait for every batch to finish."""
     from datetime import timedelta
@@ -448,6 +493,8 @@ async def refresh(url: str, symbols: list[str], newest: date) -> Refreshed:
             before = {row.id for row in await session.execute(batches)}
         since = utcnow()
         async with AsyncScheduler(create_data_store(engine), create_event_broker(url)) as client:
+            if cpu is not None:
+                cpu.start()
             started = time.perf_counter()
             await enqueue_jobs(
                 client,
@@ -460,6 +507,7 @@ async def refresh(url: str, symbols: list[str], newest: date) -> Refreshed:
                     done = (await session.execute(fresh)).scalar_one()
                 if done >= len(symbols):
                     elapsed = time.perf_counter() - started
+                    spent = cpu.stop() if cpu is not None else {}
                     break
                 # A COUNT over the growing forecasts table: every 50 ms it took a quarter of a
                 # core from the workers it measures; 0.25 s bounds the error at 1% of a 25 s run.
@@ -489,6 +537,7 @@ async def refresh(url: str, symbols: list[str], newest: date) -> Refreshed:
             forecast=sum(int(result.get("forecast", 0)) for result in results),
             evaluated=sum(int(result.get("evaluated", 0)) for result in results),
             plans_updated=int(updated),
+            cpu=spent,
         )
     finally:
         await engine.dispose()
@@ -583,6 +632,7 @@ def main() -> None:
         setups = [(processes, batches) for batches in at_once for processes in counts]
         timings: dict[tuple[int, int | None], list[float]] = {setup: [] for setup in setups}
         finishes: dict[tuple[int, int | None], list[float]] = {setup: [] for setup in setups}
+        spent: dict[tuple[int, int | None], list[dict[str, float]]] = {s: [] for s in setups}
         try:
             # Rounds interleave the set-ups (1, 2, 1, 2, ... processes), so a noisy neighbour on
             # this shared machine hurts them alike and the ratios are measured in one run.
@@ -599,8 +649,9 @@ def main() -> None:
                         args.batch_size,
                         batches,
                     )
+                    cpu = CpuSeconds([process.pid for process, _, _ in workers])
                     try:
-                        result = asyncio.run(refresh(url, symbols, newest))
+                        result = asyncio.run(refresh(url, symbols, newest, cpu))
                     finally:
                         stop_workers(workers)
                         admin.drop(name)
@@ -610,11 +661,12 @@ def main() -> None:
                         )
                     timings[processes, batches].append(result.seconds)
                     finishes[processes, batches].append(result.finished)
+                    spent[processes, batches].append(result.cpu)
                     print(
                         f"  {processes} worker(s){_batches_label(batches)}, round {round_ + 1}: "
                         f"{result.seconds:.2f} s (every batch done at {result.finished:.2f} s; "
                         f"{result.forecast} forecast, {result.evaluated} steps evaluated, "
-                        f"{result.plans_updated} plans updated)",
+                        f"{result.plans_updated} plans updated; {_cpu_label(result.cpu)})",
                         flush=True,
                     )
         finally:
@@ -627,14 +679,23 @@ def main() -> None:
     )
     for (processes, batches), seconds in medians.items():
         done = statistics.median(finishes[processes, batches])
+        busy = {
+            kind: statistics.median(round_[kind] for round_ in spent[processes, batches])
+            for kind in ("workers", "postgres")
+        }
         print(
             f"  {processes} worker process(es){_batches_label(batches)}: {seconds:7.2f} s  "
-            f"({len(symbols) / seconds:6.1f} symbols/s; every batch done: {done:7.2f} s)"
+            f"({len(symbols) / seconds:6.1f} symbols/s; every batch done: {done:7.2f} s; "
+            f"{_cpu_label(busy)}, {(busy['workers'] + busy['postgres']) / seconds:.2f} cores busy)"
         )
     for batches in at_once:
         if (1, batches) in medians and (2, batches) in medians:
             ratio = medians[1, batches] / medians[2, batches]
             print(f"  speed-up (1 / 2){_batches_label(batches)}: {ratio:6.2f}x")
+
+
+def _cpu_label(cpu: dict[str, float]) -> str:
+    return f"CPU while timed: workers {cpu['workers']:.1f} s, PostgreSQL {cpu['postgres']:.1f} s"
 
 
 def _batches_label(batches: int | None) -> str:
