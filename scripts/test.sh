@@ -18,4 +18,15 @@ echo "==> import contracts (DESIGN.md's layers)"
 echo "==> pytest (PostgreSQL: ${STOCKCAST_TEST_POSTGRES_URL:-NOT RUN})"
 # One pytest worker per core (pytest-xdist), each test file on one worker so that a module's
 # trained fixtures are built once: on 2 cores the suite took 13 min against about 33 min serially.
-.venv/bin/pytest -n auto --dist loadfile --durations=15 "$@"
+# Then, alone, the tests marked ``serial``: they time processes running at once, which other
+# tests on the same cores can starve (once under xdist, of two nodes with a training slot each,
+# the second took its training only when the first had finished).
+# Exit status 5 is "no test selected": arguments that name only one kind of test.
+parallel=0
+.venv/bin/pytest -n auto --dist loadfile -m "not serial" --durations=15 "$@" || parallel=$?
+alone=0
+.venv/bin/pytest -m serial "$@" || alone=$?
+for status in "$parallel" "$alone"; do
+    [ "$status" -eq 0 ] || [ "$status" -eq 5 ] || exit "$status"
+done
+[ "$parallel" -eq 0 ] || [ "$alone" -eq 0 ] || exit 5

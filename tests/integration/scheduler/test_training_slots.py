@@ -35,7 +35,8 @@ from db.kinds import JobKind
 from db.models import JobRun, JobStatus
 from tests.integration.scheduler.conftest import SchedulerHarness, copy_prices
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+# ``serial``: the test that two nodes train at once needs both cores free of other tests.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.serial]
 
 SYMBOLS = ("DIS", "KO")
 #: A tiny model, but a real training in a real child process.
